@@ -1,0 +1,3 @@
+from kcap.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Turning a population into training token streams: rendering, exposures, packing into windows."""

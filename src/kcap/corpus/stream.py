@@ -1,0 +1,108 @@
+"""The training stream: exactly E exposures of every person, rendered on the fly, cut into windows.
+
+Round r of E is one exposure of everyone: a fresh random permutation of the people, each biography
+rendered anew (bioS multi + permute) or taken as its one fixed rendering (bioS simple). Rounds are
+concatenated, each biography preceded by the separator, and cut into windows of ``seq`` inputs
+whose targets are the next ``seq`` tokens, so every token after the first is predicted exactly once.
+
+Memory grows with N (the people and one chunk of rendered text), never with N x exposures.
+Everything is a pure function of (dataset seed, training seed): the same seeds give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kcap.corpus.render import Atlas, bio_lengths, draw_choices, render
+from kcap.knowledge.bios import BioSDataset
+from kcap.knowledge.pools import load_pools
+
+CHUNK_PEOPLE = 1 << 15  # biographies rendered per call; part of the RNG layout, keep fixed
+_FIXED_STREAM = 0x51_4D_50  # RNG stream id of the fixed renderings (bioS simple, measurement)
+
+
+def fixed_choices(dataset: BioSDataset, atlas: Atlas) -> tuple[np.ndarray, np.ndarray]:
+    """The one rendering per person used by bioS simple training and by measurement.
+
+    The employer always comes before the working city here (see ``draw_choices``).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([dataset.seed, _FIXED_STREAM]))
+    return draw_choices(rng, dataset.n_people, atlas.n_templates, employer_first=True)
+
+
+@dataclass
+class BioStream:
+    """E exposures of a bioS dataset as a deterministic sequence of token chunks."""
+
+    dataset: BioSDataset
+    exposures: int
+    seed: int = 0
+    atlas: Atlas = field(init=False)
+    _fixed: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None)
+
+    def __post_init__(self):
+        self.atlas = Atlas.build(load_pools(self.dataset.meta["pool_version"]), self.dataset.vocab())
+        if self.dataset.variant == "simple":
+            self._fixed = fixed_choices(self.dataset, self.atlas)
+
+    def _round_rng(self, r: int, chunk: int | None = None) -> np.random.Generator:
+        key = [self.dataset.seed, self.seed, r] + ([] if chunk is None else [chunk])
+        return np.random.default_rng(np.random.SeedSequence(key))
+
+    def _round(self, r: int, lengths_only: bool = False) -> Iterator[np.ndarray]:
+        people = self.dataset.people
+        n = len(people)
+        perm = self._round_rng(r).permutation(n)
+        for c, lo in enumerate(range(0, n, CHUNK_PEOPLE)):
+            idx = perm[lo:lo + CHUNK_PEOPLE]
+            if self._fixed is not None:
+                templates, order = self._fixed[0][idx], self._fixed[1][idx]
+            else:
+                templates, order = draw_choices(self._round_rng(r, c), len(idx), self.atlas.n_templates)
+            if lengths_only:
+                yield bio_lengths(self.atlas, people[idx], templates)
+            else:
+                yield render(self.atlas, people[idx], templates, order).tokens
+
+    def chunks(self, start_round: int = 0) -> Iterator[np.ndarray]:
+        """Token chunks (int32) of the whole stream, in order."""
+        for r in range(start_round, self.exposures):
+            yield from self._round(r)
+
+    def total_tokens(self) -> int:
+        """Exact length of the stream, computed from biography lengths without rendering."""
+        if self._fixed is not None:  # every round has the same biographies, in another order
+            return self.exposures * int(sum(ch.sum() for ch in self._round(0, lengths_only=True)))
+        return int(sum(ch.sum() for r in range(self.exposures) for ch in self._round(r, lengths_only=True)))
+
+
+def n_windows(total_tokens: int, seq: int) -> int:
+    return -(-(total_tokens - 1) // seq)
+
+
+def windows(chunks: Iterator[np.ndarray], seq: int, rows: int, pad: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Cut a token stream into batches of ``rows`` windows: inputs (rows, seq) and targets.
+
+    Window i covers stream tokens [i*seq, i*seq + seq] (seq + 1 tokens: consecutive windows share
+    one). The final window is padded with ``pad`` inputs and -1 targets (ignored by the loss), and
+    the final batch may have fewer rows.
+    """
+    span = seq * rows
+    buf = np.empty(0, np.int32)
+    for ch in chunks:
+        buf = np.concatenate([buf, ch]) if len(buf) else ch
+        while len(buf) >= span + 1:
+            x = buf[:span].reshape(rows, seq)
+            y = buf[1:span + 1].reshape(rows, seq)
+            yield x, y
+            buf = buf[span:]
+    if len(buf) > 1:
+        n_rows = -(-(len(buf) - 1) // seq)
+        x = np.full(n_rows * seq, pad, np.int32)
+        y = np.full(n_rows * seq, -1, np.int32)
+        x[:len(buf) - 1] = buf[:-1]
+        y[:len(buf) - 1] = buf[1:]
+        yield x.reshape(n_rows, seq), y.reshape(n_rows, seq)

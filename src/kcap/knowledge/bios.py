@@ -1,0 +1,179 @@
+"""bioS populations (SCIENCE.md §1): N people with distinct names and uniform random attributes.
+
+A population is an (N, 11) uint16 array of pool indices, one column per field below. Nothing here
+renders text: ``kcap.corpus`` turns people into token streams. The dataset directory holds
+``people.npy``, ``tokenizer.json`` and ``dataset.json``; the same arguments give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kcap.errors import KcapError
+from kcap.knowledge.info import BIOS_ATTRIBUTE_CHOICES, NAME_SPACE, attribute_bits, bios_bits_max
+from kcap.knowledge.pools import DAYS, MONTHS, PRONOUNS, SENTENCE_ATTRIBUTES, YEARS, Pools, load_pools
+from kcap.knowledge.tokenizer import SEPARATOR, build_tokenizer, load_tokenizer, split_words
+
+FIELDS = ("first", "middle", "last", "month", "day", "year",
+          "birth_city", "university", "major", "employer", "gender")
+COL = {f: i for i, f in enumerate(FIELDS)}
+VARIANTS = ("multi", "simple")
+DATASET_FORMAT = 1
+
+
+def field_sizes(pools: Pools) -> dict[str, int]:
+    return {"first": len(pools.first_names), "middle": len(pools.middle_names),
+            "last": len(pools.last_names), "month": len(MONTHS), "day": len(DAYS),
+            "year": len(YEARS), "birth_city": len(pools.cities),
+            "university": len(pools.universities), "major": len(pools.majors),
+            "employer": len(pools.companies), "gender": 2}
+
+
+def generate_people(people: int, seed: int, pools: Pools | None = None) -> np.ndarray:
+    """Draw ``people`` persons with distinct full names and independent uniform attributes."""
+    pools = pools or load_pools()
+    sizes = field_sizes(pools)
+    if people < 1:
+        raise KcapError(f"--people must be at least 1, got {people}")
+    if people > NAME_SPACE:
+        raise KcapError(f"--people {people} exceeds the {NAME_SPACE} distinct full names available")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6B636170]))  # 'kcap'
+    out = np.empty((people, len(FIELDS)), dtype=np.uint16)
+    # Distinct names: sample name indices without replacement from the N0 = 400*400*1000 space,
+    # then decode each index into (first, middle, last).
+    name_idx = rng.choice(NAME_SPACE, size=people, replace=False)
+    mid_last = sizes["middle"] * sizes["last"]
+    out[:, COL["first"]] = name_idx // mid_last
+    out[:, COL["middle"]] = (name_idx // sizes["last"]) % sizes["middle"]
+    out[:, COL["last"]] = name_idx % sizes["last"]
+    for f in FIELDS[3:]:
+        out[:, COL[f]] = rng.integers(0, sizes[f], size=people, dtype=np.uint16)
+    return out
+
+
+def value_strings(pools: Pools) -> dict[str, tuple[str, ...]]:
+    """Text of every pool entry, by population field (working city is derived from employer)."""
+    return {"first": pools.first_names, "middle": pools.middle_names, "last": pools.last_names,
+            "month": MONTHS, "day": DAYS, "year": YEARS, "birth_city": pools.cities,
+            "university": pools.universities, "major": pools.majors, "employer": pools.companies}
+
+
+def used_words(people: np.ndarray, pools: Pools) -> set[str]:
+    """Every token a population's biographies can contain (templates in full, values as used)."""
+    words: set[str] = {SEPARATOR, ","}
+    for attr in SENTENCE_ATTRIBUTES:
+        for t in pools.templates[attr]:
+            words.update(split_words(t.replace("{subject}", "").replace("{value}", "")
+                                     .replace("{possessive}", "")))
+    for forms in PRONOUNS.values():
+        words.update(forms)
+    strings = value_strings(pools)
+    for field, texts in strings.items():
+        for i in np.unique(people[:, COL[field]]):
+            words.update(split_words(texts[i]))
+    for i in np.unique(people[:, COL["employer"]]):
+        words.update(split_words(pools.cities[pools.company_city[i]]))
+    return words
+
+
+@dataclass(frozen=True)
+class BioSDataset:
+    """A bioS dataset directory, loaded and checked."""
+
+    path: Path
+    meta: dict
+    people: np.ndarray
+    tokenizer_path: Path
+
+    @property
+    def variant(self) -> str:
+        return self.meta["variant"]
+
+    @property
+    def seed(self) -> int:
+        return self.meta["seed"]
+
+    @property
+    def n_people(self) -> int:
+        return self.meta["people"]
+
+    def vocab(self) -> dict[str, int]:
+        return load_tokenizer(self.tokenizer_path).get_vocab()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_bios(out: Path, people: int, seed: int, variant: str = "multi") -> dict:
+    """Generate a bioS population and write its dataset directory; returns dataset.json's content."""
+    if variant not in VARIANTS:
+        raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    pools = load_pools()
+    pop = generate_people(people, seed, pools)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise KcapError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "people.npy", pop)
+    tok = build_tokenizer(used_words(pop, pools))
+    tok.save(str(out / "tokenizer.json"), pretty=True)
+    bits_max = bios_bits_max(people)
+    meta = {
+        "format": DATASET_FORMAT,
+        "kind": "bioS",
+        "variant": variant,
+        "people": people,
+        "seed": seed,
+        "pool_version": pools.version,
+        "fields": list(FIELDS),
+        "vocab_size": tok.get_vocab_size(),
+        "name_space": NAME_SPACE,
+        "attributes": {a: {"choices": c, "bits": b} for (a, c), b in
+                       zip(BIOS_ATTRIBUTE_CHOICES.items(), attribute_bits().values())},
+        "bits_per_person": sum(attribute_bits().values()),
+        "bits_max": bits_max["total"],
+        "bits_max_terms": {"name": bits_max["name"], "values": bits_max["values"]},
+        "files": {name: _sha256(out / name) for name in ("people.npy", "tokenizer.json")},
+    }
+    (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def load_bios(path: Path, verify: bool = True) -> BioSDataset:
+    """Load a dataset directory, failing with one line if it is missing, partial or corrupted."""
+    path = Path(path)
+    meta_path = path / "dataset.json"
+    if not path.is_dir():
+        raise KcapError(f"dataset directory {path} does not exist")
+    if not meta_path.is_file():
+        raise KcapError(f"{path} is not a kcap dataset: no dataset.json (run `kcap data bios`)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        kind, files = meta["kind"], meta["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise KcapError(f"{meta_path} is corrupted ({e.__class__.__name__}: {e})") from None
+    if kind != "bioS":
+        raise KcapError(f"{meta_path}: dataset kind {kind!r} is not supported here")
+    for name, digest in files.items():
+        f = path / name
+        if not f.is_file():
+            raise KcapError(f"dataset {path} is incomplete: {name} is missing")
+        if verify and _sha256(f) != digest:
+            raise KcapError(f"dataset file {f} is corrupted (checksum differs from dataset.json)")
+    try:
+        people = np.load(path / "people.npy")
+    except ValueError as e:
+        raise KcapError(f"dataset file {path / 'people.npy'} is unreadable: {e}") from None
+    if people.shape != (meta["people"], len(FIELDS)):
+        raise KcapError(f"{path / 'people.npy'} has shape {people.shape}, expected ({meta['people']}, {len(FIELDS)})")
+    return BioSDataset(path=path, meta=meta, people=people, tokenizer_path=path / "tokenizer.json")

@@ -1,0 +1,1 @@
+"""The lean transformer family, its exact parameter breakdown and FLOPs count."""

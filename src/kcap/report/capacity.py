@@ -1,0 +1,57 @@
+"""The paper's Figure 1: bits stored vs parameters, log-log, with bits-per-parameter guides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is needed or wanted
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+GUIDES = (2.0, 1.0, 0.5, 0.25)
+
+
+def capacity_plot(rows: list[dict], out: Path, title: str | None = None) -> Path:
+    """Plot measured runs (store rows with ``results``): colour = people N, marker = exposures."""
+    params = np.array([r["results"]["params"] for r in rows], float)
+    bits = np.array([r["results"]["bits"] for r in rows], float)
+    people = [r["people"] for r in rows]
+    exposures = [r["exposures"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    lo, hi = params.min() / 2, params.max() * 2
+    xs = np.geomspace(lo, hi, 50)
+    for ratio, style in zip(GUIDES, ("-", "--", "-.", ":")):
+        ax.plot(xs, ratio * xs, color="0.55", lw=0.9, ls=style, label=f"{ratio:g} bit/param")
+    n_values = sorted(set(people))
+    cmap = plt.get_cmap("viridis", max(2, len(n_values)))
+    for i, n in enumerate(n_values):
+        bmax = next(r["results"]["bits_max"] for r in rows if r["people"] == n)
+        ax.axhline(bmax, color=cmap(i), lw=1.0, ls="--", alpha=0.8)
+        ax.annotate(f"bits_max, N={n:,}", (lo * 1.05, bmax), va="bottom", fontsize=8, color=cmap(i))
+    e_values = sorted(set(exposures))
+    for i, n in enumerate(n_values):
+        for j, e in enumerate(e_values):
+            sel = [k for k in range(len(rows)) if people[k] == n and exposures[k] == e]
+            if not sel:
+                continue
+            shown = np.maximum(bits[sel], 1.0)  # a log axis cannot show <= 0 bits; such runs sit on the floor
+            ax.scatter(params[sel], shown, color=cmap(i), marker=MARKERS[j % len(MARKERS)], s=42,
+                       edgecolor="black", lw=0.5, zorder=3, label=f"N={n:,}, {e} exposures")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(max(1.0, min(bits.min(), GUIDES[-1] * lo) / 2), max(bits.max(), 2 * hi) * 1.5)
+    ax.set_xlabel("parameters (embedding rows of used tokens only)")
+    ax.set_ylabel("bits of knowledge stored")
+    ax.set_title(title or "Knowledge capacity (bioS)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out

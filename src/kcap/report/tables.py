@@ -1,0 +1,54 @@
+"""Rich tables for the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def measure_table(r: dict) -> None:
+    t = Table(title=f"run {r.get('id', '')}: {r['people']} people")
+    for col in ("attribute", "loss (nats)", "accuracy", "bits stored"):
+        t.add_column(col, justify="right" if col != "attribute" else "left")
+    t.add_row("name (p1)", f"{r['name_loss']:.3f}", "", f"{r['bits_terms']['name']:.0f}")
+    for a, v in r["attributes"].items():
+        t.add_row(a, f"{v['loss']:.3f}", f"{v['accuracy']:.1%}", f"{v['bits']:.0f}")
+    console.print(t)
+    b = r["params_breakdown"]
+    parts = ", ".join(f"{k} {_si(b[k])}" for k in ("embedding", "attention", "mlp", "norms", "output"))
+    console.print(f"params {_si(r['params'])} ({parts})")
+    console.print(f"bits {r['bits']:.0f} of bits_max {r['bits_max']:.0f} ({r['fraction_stored']:.1%}); "
+                  f"[bold]{r['bits_per_param']:.3f} bits/param[/bold] (bits_max/param {r['bits_max_per_param']:.3f})")
+
+
+def capacity_table(results: list[dict], title: str = "") -> None:
+    t = Table(title=title)
+    for col in ("model", "params", "bits", "bits_max", "stored", "bits/param", "bits_max/param"):
+        t.add_column(col, justify="right")
+    for r in results:
+        t.add_row(r.get("name", r.get("id", "")), _si(r["params"]), _si(r["bits"]), _si(r["bits_max"]),
+                  f"{r['fraction_stored']:.1%}", f"{r['bits_per_param']:.3f}", f"{r['bits_max_per_param']:.3f}")
+    console.print(t)
+
+
+def runs_table(rows: list[dict], path: Path) -> None:
+    t = Table(title=f"runs in {path}")
+    for col in ("id", "status", "dataset", "N", "exp", "L×d×h", "params", "bits", "bits/param", "run dir"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["id"], r["status"], r["dataset"] or "", str(r["people"]), str(r["exposures"]),
+                  f"{r['layers']}×{r['d_model']}×{r['heads']}", _si(r["params"]),
+                  _si(r["bits"]) if r["bits"] is not None else "",
+                  f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", r["run_dir"])
+    console.print(t)

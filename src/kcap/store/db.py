@@ -1,0 +1,107 @@
+"""The SQLite run store: one row per run, with its config, training metrics and results.
+
+Plots and listings read from here, never from logs. The schema version is kept in
+``PRAGMA user_version``; WAL mode and a busy timeout let several processes write at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from kcap.errors import KcapError
+from kcap.store.workspace import store_path
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          TEXT PRIMARY KEY,
+    run_dir     TEXT NOT NULL,
+    created     REAL NOT NULL,
+    updated     REAL NOT NULL,
+    status      TEXT NOT NULL,         -- trained | measured | failed
+    dataset     TEXT,                  -- e.g. bioS-multi
+    people      INTEGER,
+    exposures   INTEGER,
+    arch        TEXT,
+    layers      INTEGER,
+    heads       INTEGER,
+    d_model     INTEGER,
+    params      INTEGER,
+    bits        REAL,
+    bits_max    REAL,
+    bits_per_param REAL,
+    config      TEXT NOT NULL,         -- JSON: the run's config.json
+    metrics     TEXT,                  -- JSON: training summary
+    results     TEXT                   -- JSON: measurement
+);
+"""
+
+
+class RunStore:
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise KcapError(f"run store {self.path} has schema {version}, newer than this kcap ({SCHEMA_VERSION})")
+            if version < SCHEMA_VERSION:
+                self.conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+        except sqlite3.DatabaseError as e:
+            raise KcapError(f"run store {self.path} is unreadable: {e}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def record_trained(self, run_id: str, run_dir: Path, config: dict, metrics: dict) -> None:
+        now = time.time()
+        d, m = config["data"], config["model"]
+        self.conn.execute(
+            """INSERT INTO runs (id, run_dir, created, updated, status, dataset, people, exposures,
+                                 arch, layers, heads, d_model, params, config, metrics)
+               VALUES (?, ?, ?, ?, 'trained', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(id) DO UPDATE SET run_dir=excluded.run_dir, updated=excluded.updated,
+                 status='trained', params=excluded.params, config=excluded.config,
+                 metrics=excluded.metrics, results=NULL, bits=NULL, bits_max=NULL, bits_per_param=NULL""",
+            (run_id, str(Path(run_dir).resolve()), now, now, f"{d['kind']}-{d['variant']}", d["people"],
+             config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
+             config["params"]["total"], json.dumps(config), json.dumps(metrics)))
+
+    def record_results(self, run_id: str, results: dict) -> None:
+        cur = self.conn.execute(
+            """UPDATE runs SET status='measured', updated=?, bits=?, bits_max=?, bits_per_param=?,
+                   results=? WHERE id=?""",
+            (time.time(), results["bits"], results["bits_max"], results["bits_per_param"],
+             json.dumps(results), run_id))
+        if cur.rowcount == 0:
+            raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+
+    def runs(self, ids: list[str] | None = None, measured_only: bool = False) -> list[dict]:
+        sql, args = "SELECT * FROM runs", []
+        clauses = []
+        if ids is not None:
+            clauses.append(f"id IN ({','.join('?' * len(ids))})")
+            args += ids
+        if measured_only:
+            clauses.append("status = 'measured'")
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        rows = []
+        for r in self.conn.execute(sql + " ORDER BY created", args):
+            row = dict(r)
+            for k in ("config", "metrics", "results"):
+                row[k] = json.loads(row[k]) if row[k] else None
+            rows.append(row)
+        return rows

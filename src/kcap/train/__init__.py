@@ -1,0 +1,1 @@
+"""The training loop, its configuration, optimizer and learning-rate schedule."""

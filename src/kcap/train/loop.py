@@ -1,0 +1,209 @@
+"""The training loop: read it top to bottom.
+
+    data -> windows -> [forward -> backward] x grad_accum -> clip -> AdamW step -> log
+
+fp32 on CPU; on CUDA, bf16 autocast, fused AdamW and torch.compile. The run directory gets its
+config before the first step (so a crash is identifiable) and its weights and summary at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_model
+
+from kcap.corpus.stream import BioStream, n_windows, windows
+from kcap.errors import KcapError
+from kcap.knowledge.bios import load_bios
+from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN
+from kcap.model.flops import peak_flops, train_flops_per_token
+from kcap.model.gpt import GPT, GPTConfig
+from kcap.model.params import param_breakdown
+from kcap.store import rundir
+from kcap.store.db import RunStore
+from kcap.store.provenance import provenance
+from kcap.train.config import TrainConfig
+from kcap.train.progress import TrainProgress
+from kcap.train.schedule import lr_at
+
+
+@dataclass
+class ModelSpec:
+    """The model's shape as a user gives it; vocabulary and context come from data and training."""
+
+    layers: int = 2
+    heads: int = 2
+    d_model: int = 64
+    arch: str = "gpt2"
+
+    def __post_init__(self):
+        if self.arch != "gpt2":
+            raise KcapError(f"unknown arch {self.arch!r}; available: gpt2")
+        for name in ("layers", "heads", "d_model"):
+            if getattr(self, name) < 1:
+                raise KcapError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.d_model % self.heads or (self.d_model // self.heads) % 2:
+            raise KcapError(f"--d-model {self.d_model} must split into --heads {self.heads} heads of even size")
+
+    def config(self, vocab_size: int, seq: int) -> GPTConfig:
+        return GPTConfig(vocab_size=vocab_size, n_layer=self.layers, n_head=self.heads,
+                         d_model=self.d_model, max_seq=seq)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise KcapError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise KcapError(f"--device {name} asked for CUDA, but no CUDA device is available")
+    return dev
+
+
+def used_tokens(stream: BioStream) -> int:
+    """Vocabulary entries that the training stream can contain (embedding rows that count).
+
+    The dataset's vocabulary holds only tokens its biographies can emit, except <unk>; bioS simple
+    emits only the words of its fixed renderings, which are counted exactly.
+    """
+    vocab = stream.dataset.vocab()
+    if stream.dataset.variant != "simple":
+        return len(vocab) - 1
+    seen = np.zeros(len(vocab), bool)
+    for chunk in stream._round(0):
+        seen[np.unique(chunk)] = True
+    seen[vocab[SEPARATOR]] = True
+    seen[vocab[UNKNOWN]] = False
+    return int(seen.sum())
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    # Weight decay on matrices and embeddings only; biases and norm gains are left free (nanoGPT).
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.wd}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                             fused=device.type == "cuda")
+
+
+def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bool = True,
+          record: bool = True) -> dict:
+    """Train one model on a bioS dataset for exactly ``cfg.exposures`` exposures; return summary."""
+    dataset = load_bios(data)
+    cfg = cfg.resolved(dataset.n_people)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    stream = BioStream(dataset, cfg.exposures, seed=cfg.seed)
+    vocab = dataset.vocab()
+    model_cfg = spec.config(len(vocab), cfg.seq)
+    model = GPT(model_cfg)
+    params = param_breakdown(model, used_tokens=used_tokens(stream))
+
+    total_tokens = stream.total_tokens()
+    steps = math.ceil(n_windows(total_tokens, cfg.seq) / cfg.batch)
+    warmup = cfg.warmup if cfg.warmup is not None else min(1000, steps // 10)
+    flops_per_token = train_flops_per_token(model_cfg, cfg.seq)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": 1,
+        "data": {"path": str(dataset.path.resolve()), "kind": dataset.meta["kind"],
+                 "variant": dataset.variant, "people": dataset.n_people, "seed": dataset.seed,
+                 "files": dataset.meta["files"]},
+        "model": {"arch": spec.arch, **model_cfg.to_dict()},
+        "train": cfg.to_dict(),
+        "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup,
+                    "train_flops_per_token": flops_per_token},
+        "params": params,
+        "provenance": provenance(torch=torch.__version__, device=_device_name(device)),
+    }
+    rid = rundir.run_id(config)
+    config["id"] = rid
+    rundir.write_json(out / rundir.CONFIG, config)
+
+    model.to(device)
+    optimizer = _optimizer(model, cfg, device)
+    use_compile = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
+    step_model = torch.compile(model) if use_compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    peak = peak_flops(_device_name(device))
+    micro = cfg.batch // cfg.grad_accum
+
+    metrics_f = open(out / rundir.METRICS, "w")
+    bar = TrainProgress(steps, enabled=progress)
+    t0 = time.perf_counter()
+    tokens_seen, window_loss, window_n, last_loss = 0, 0.0, 0, float("nan")
+    t_log, tok_log = t0, 0
+    sep = vocab[SEPARATOR]
+    for step, (x_np, y_np) in enumerate(windows(stream.chunks(), cfg.seq, cfg.batch, pad=sep)):
+        lr = lr_at(step, steps, cfg.lr, warmup, cfg.min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = torch.from_numpy(x_np.astype(np.int64)).to(device, non_blocking=True)
+        y = torch.from_numpy(y_np.astype(np.int64)).to(device, non_blocking=True)
+        valid = (y_np >= 0).sum(axis=1)  # counted on the host: no device sync
+        n_valid = int(valid.sum())
+        loss_sum = torch.zeros((), device=device)
+        for i in range(0, len(x), micro):
+            xb, yb = x[i:i + micro], y[i:i + micro]
+            with autocast:
+                loss = step_model(xb, yb)
+            # weight each micro-batch by its share of the step's target tokens: the step's loss is
+            # the mean over all its tokens, even when the last batch is short or padded
+            share = int(valid[i:i + micro].sum()) / n_valid
+            (loss * share).backward()
+            loss_sum += loss.detach() * share
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens_seen += n_valid
+        window_loss += loss_sum
+        window_n += 1
+        if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
+            last_loss = float(window_loss) / window_n
+            now = time.perf_counter()
+            tok_s = (tokens_seen - tok_log) / max(now - t_log, 1e-9)
+            rec = {"step": step + 1, "tokens": tokens_seen, "loss": last_loss, "lr": lr,
+                   "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
+                   "elapsed_s": now - t0}
+            if peak:
+                rec["mfu"] = tok_s * flops_per_token / peak
+            if not math.isfinite(last_loss):
+                metrics_f.close()
+                raise KcapError(f"training diverged at step {step + 1}: loss is {last_loss} (try a lower --lr)")
+            metrics_f.write(json.dumps(rec) + "\n")
+            metrics_f.flush()
+            window_loss, window_n, t_log, tok_log = 0.0, 0, now, tokens_seen
+            bar.update(step + 1, loss=last_loss, tok_s=tok_s)
+        else:
+            bar.update(step + 1)
+    bar.close()
+    metrics_f.close()
+    wall = time.perf_counter() - t0
+    if step + 1 != steps:  # the stream's length is computed exactly, so this is a bug if it fires
+        raise RuntimeError(f"stream gave {step + 1} steps, expected {steps}")
+
+    model.to("cpu")
+    save_model(model, str(out / rundir.WEIGHTS))
+    summary = {"steps": steps, "tokens": tokens_seen, "final_loss": last_loss, "wall_s": wall,
+               "tokens_per_s": tokens_seen / wall, "flops": tokens_seen * flops_per_token}
+    rundir.write_json(out / rundir.SUMMARY, summary)
+    if record:
+        with RunStore() as store:
+            store.record_trained(rid, out, config, summary)
+    return {"id": rid, "run_dir": str(out), **summary}
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"

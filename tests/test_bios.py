@@ -1,0 +1,144 @@
+import filecmp
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kcap.corpus.render import A, Atlas, render
+from kcap.corpus.stream import BioStream, fixed_choices
+from kcap.errors import KcapError
+from kcap.knowledge.bios import COL, FIELDS, field_sizes, generate_people, load_bios, write_bios
+from kcap.knowledge.info import NAME_SPACE
+from kcap.knowledge.pools import MONTHS, load_pools
+from kcap.knowledge.tokenizer import load_tokenizer
+
+
+def test_same_arguments_same_bytes(tmp_path):
+    write_bios(tmp_path / "a", 300, seed=7)
+    write_bios(tmp_path / "b", 300, seed=7)
+    cmp = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
+    assert sorted(cmp.common_files) == ["dataset.json", "people.npy", "tokenizer.json"]
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", cmp.common_files, shallow=False)
+    assert not mismatch and not errors
+    write_bios(tmp_path / "c", 300, seed=8)
+    assert (tmp_path / "a" / "people.npy").read_bytes() != (tmp_path / "c" / "people.npy").read_bytes()
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 2000), seed=st.integers(0, 2**32 - 1))
+def test_any_population_is_valid(n, seed):
+    people = generate_people(n, seed)
+    assert people.shape == (n, len(FIELDS))
+    sizes = field_sizes(load_pools())
+    for f in FIELDS:
+        assert people[:, COL[f]].max() < sizes[f]
+    names = people[:, :3].astype(np.int64) @ np.array([400 * 1000, 1000, 1])
+    assert len(np.unique(names)) == n  # distinct full names
+
+
+@pytest.mark.parametrize("n", [0, -3, NAME_SPACE + 1])
+def test_bad_population_size(n):
+    with pytest.raises(KcapError):
+        generate_people(n, 0)
+
+
+def test_attributes_are_uniform():
+    people = generate_people(20_000, 1)
+    counts = np.bincount(people[:, COL["gender"]])
+    assert abs(counts[0] / 20_000 - 0.5) < 0.02
+    months = np.bincount(people[:, COL["month"]], minlength=12)
+    assert months.min() > 20_000 / 12 * 0.85
+
+
+def _decode(tok, ids):
+    return tok.decode([int(i) for i in ids])
+
+
+def test_rendered_spans_hold_the_right_values(small_bios):
+    ds = load_bios(small_bios)
+    pools = load_pools()
+    tok = load_tokenizer(ds.tokenizer_path)
+    atlas = Atlas.build(pools, ds.vocab())
+    templates, order = fixed_choices(ds, atlas)
+    r = render(atlas, ds.people, templates, order, spans=True)
+    for b, p in enumerate(ds.people):
+        ids = r.tokens[r.offsets[b]:r.offsets[b + 1]]
+        text = tok.decode(ids.tolist(), skip_special_tokens=False)
+        assert tok.encode(text).ids == ids.tolist()  # our ids are exactly the tokenizer's
+        s, n = r.name_span[b]
+        assert _decode(tok, ids[s:s + n]) == " ".join(
+            [pools.first_names[p[0]], pools.middle_names[p[1]], pools.last_names[p[2]]])
+        assert s == 1  # the full name opens the biography, right after the separator
+
+        def value(attr):
+            s, n = r.value_spans[b, A[attr]]
+            return _decode(tok, ids[s:s + n])
+
+        assert value("birth_date") == f"{MONTHS[p[COL['month']]]} {p[COL['day']] + 1} , {1900 + p[COL['year']]}"
+        assert value("birth_city") == pools.cities[p[COL["birth_city"]]]
+        assert value("university") == pools.universities[p[COL["university"]]]
+        assert value("major") == pools.majors[p[COL["major"]]]
+        assert value("employer") == pools.companies[p[COL["employer"]]]
+        # working city rule: the employer's headquarters
+        assert value("working_city") == pools.cities[pools.company_city[p[COL["employer"]]]]
+        # measurement renderings put the employer before the working city
+        assert r.value_spans[b, A["employer"], 0] < r.value_spans[b, A["working_city"], 0]
+        g = _decode(tok, [ids[r.gender_pos[b]]])
+        assert g == ("He", "She")[p[COL["gender"]]] or g == ("his", "her")[p[COL["gender"]]]
+        assert r.gender_pos[b] > s + n
+
+
+def test_stream_has_exactly_e_exposures_and_exact_length(small_bios):
+    ds = load_bios(small_bios)
+    stream = BioStream(ds, exposures=3, seed=1)
+    tokens = np.concatenate(list(stream.chunks()))
+    assert len(tokens) == stream.total_tokens()
+    sep = ds.vocab()["<|endoftext|>"]
+    starts = np.nonzero(tokens == sep)[0]
+    assert len(starts) == 3 * ds.n_people
+    first_names = tokens[starts + 1]  # every biography opens with its person's full name
+    triples = np.stack([tokens[starts + 1], tokens[starts + 2], tokens[starts + 3]], axis=1)
+    _, counts = np.unique(triples, axis=0, return_counts=True)
+    assert len(counts) == ds.n_people and (counts == 3).all()
+    assert len(first_names) == 3 * ds.n_people
+
+
+def test_stream_is_deterministic_and_seeded(small_bios):
+    ds = load_bios(small_bios)
+    a = np.concatenate(list(BioStream(ds, 2, seed=5).chunks()))
+    b = np.concatenate(list(BioStream(ds, 2, seed=5).chunks()))
+    c = np.concatenate(list(BioStream(ds, 2, seed=6).chunks()))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_multi_renders_afresh_and_simple_repeats(tmp_path):
+    for variant in ("multi", "simple"):
+        write_bios(tmp_path / variant, 50, seed=2, variant=variant)
+        ds = load_bios(tmp_path / variant)
+        tokens = np.concatenate(list(BioStream(ds, 2, seed=0).chunks()))
+        sep = ds.vocab()["<|endoftext|>"]
+        bios = np.split(tokens, np.nonzero(tokens == sep)[0][1:])
+        assert len(bios) == 100
+        distinct = {tuple(b) for b in bios}
+        if variant == "simple":
+            assert len(distinct) == 50  # verbatim repeats
+        else:
+            assert len(distinct) > 90  # fresh templates and order each time
+
+
+def test_dataset_errors(tmp_path, small_bios):
+    with pytest.raises(KcapError, match="does not exist"):
+        load_bios(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KcapError, match="no dataset.json"):
+        load_bios(tmp_path / "empty")
+    write_bios(tmp_path / "d", 20, seed=0)
+    with open(tmp_path / "d" / "people.npy", "r+b") as f:
+        f.seek(-3, 2)
+        f.write(b"\xff\xff\xff")
+    with pytest.raises(KcapError, match="corrupted"):
+        load_bios(tmp_path / "d")
+    (tmp_path / "d" / "dataset.json").write_text("{not json")
+    with pytest.raises(KcapError, match="corrupted"):
+        load_bios(tmp_path / "d")
