@@ -8,12 +8,14 @@ renders text: ``kcap.corpus`` turns people into token streams. The dataset direc
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kcap.atomic import write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.knowledge.info import BIOS_ATTRIBUTE_CHOICES, NAME_SPACE, attribute_bits, bios_bits_max
 from kcap.knowledge.pools import DAYS, MONTHS, PRONOUNS, SENTENCE_ATTRIBUTES, YEARS, Pools, load_pools
@@ -124,9 +126,12 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi") -> dic
     if out.exists() and not out.is_dir():
         raise KcapError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "people.npy", pop)
+    # every file is written atomically, dataset.json last: a reader sees a complete dataset or none
+    buf = io.BytesIO()
+    np.save(buf, pop)
+    write_bytes(out / "people.npy", buf.getvalue())
     tok = build_tokenizer(used_words(pop, pools))
-    tok.save(str(out / "tokenizer.json"), pretty=True)
+    write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
     bits_max = bios_bits_max(people)
     meta = {
         "format": DATASET_FORMAT,
@@ -145,7 +150,7 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi") -> dic
         "bits_max_terms": {"name": bits_max["name"], "values": bits_max["values"]},
         "files": {name: _sha256(out / name) for name in ("people.npy", "tokenizer.json")},
     }
-    (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(out / "dataset.json", meta)
     return meta
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from kcap.atomic import write_json  # noqa: F401  (re-exported: run files are written atomically)
 from kcap.errors import KcapError
 
 CONFIG, WEIGHTS, METRICS, SUMMARY, MEASURE = (
@@ -25,13 +25,6 @@ def run_id(config: dict) -> str:
     key = {k: config[k] for k in ("data", "model", "train")}
     key["data"] = {k: v for k, v in key["data"].items() if k != "path"}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def write_json(path: Path, obj) -> None:
-    """Write JSON atomically: a kill mid-write never leaves a half-written file behind."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path, what: str) -> dict:
