@@ -73,12 +73,13 @@ def measure(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    data: Annotated[Optional[Path], typer.Option(help="The run's dataset, if it moved since training.")] = None,
 ) -> None:
     """Bits stored (SCIENCE.md §2), bits per parameter, and per-attribute loss and accuracy."""
     from kcap.measure.evaluate import measure_run
     from kcap.report.tables import measure_table
 
-    r = measure_run(run, device=device)
+    r = measure_run(run, device=device, data=data)
     if as_json:
         typer.echo(json.dumps(r, indent=2))
     else:

@@ -131,15 +131,17 @@ def load_run_model(run: Path) -> tuple[dict, GPT]:
     return config, model
 
 
-def measure_run(run: Path, device: str = "auto", record: bool = True) -> dict:
-    """Measure a finished run, write RUN/measure.json and record the results in the store."""
+def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path | None = None) -> dict:
+    """Measure a finished run, write RUN/measure.json and record the results in the store.
+
+    ``data`` points at the run's dataset if it has moved since training (checked by checksum)."""
     from kcap.store.db import RunStore
     from kcap.train.loop import resolve_device
 
     config, model = load_run_model(run)
-    dataset = load_bios(Path(config["data"]["path"]))
+    dataset = load_bios(Path(data) if data is not None else Path(config["data"]["path"]))
     if dataset.meta["files"] != config["data"]["files"]:
-        raise KcapError(f"dataset {dataset.path} has changed since run {run} was trained")
+        raise KcapError(f"dataset {dataset.path} is not the one run {run} was trained on (checksums differ)")
     results = {"id": config["id"], **measure_model(model, dataset, config["params"], resolve_device(device))}
     rundir.write_json(Path(run) / rundir.MEASURE, results)
     if record:
