@@ -9,9 +9,17 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 GUIDES = (2.0, 1.0, 0.5, 0.25)
+
+
+def _si(v: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= scale:
+            return f"{v / scale:g}{unit}"
+    return f"{v:g}"
 
 
 def capacity_plot(rows: list[dict], out: Path, title: str | None = None) -> Path:
@@ -30,25 +38,34 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None) -> Path
     for i, n in enumerate(n_values):
         bmax = next(r["results"]["bits_max"] for r in rows if r["people"] == n)
         ax.axhline(bmax, color=cmap(i), lw=1.0, ls="--", alpha=0.8)
-        ax.annotate(f"bits_max, N={n:,}", (lo * 1.05, bmax), va="bottom", fontsize=8, color=cmap(i))
+        ax.annotate(f"bits_max, N={n:,}", (hi / 1.05, bmax), ha="right", va="bottom", fontsize=8, color=cmap(i))
+    # a log axis cannot show <= 0 bits (a model worse than uniform); such runs sit on the floor, marked
+    positive = bits[bits > 0]
+    floor = (positive.min() if len(positive) else GUIDES[-1] * lo) / 4
+    if (bits <= 0).any():
+        ax.axhline(floor, color="firebrick", lw=0.8, ls=":")
+        ax.annotate("at or below 0 bits", (hi / 1.05, floor), ha="right", va="bottom", fontsize=8, color="firebrick")
     e_values = sorted(set(exposures))
     for i, n in enumerate(n_values):
         for j, e in enumerate(e_values):
             sel = [k for k in range(len(rows)) if people[k] == n and exposures[k] == e]
             if not sel:
                 continue
-            shown = np.maximum(bits[sel], 1.0)  # a log axis cannot show <= 0 bits; such runs sit on the floor
-            ax.scatter(params[sel], shown, color=cmap(i), marker=MARKERS[j % len(MARKERS)], s=42,
-                       edgecolor="black", lw=0.5, zorder=3, label=f"N={n:,}, {e} exposures")
+            ax.scatter(params[sel], np.maximum(bits[sel], floor), color=cmap(i), marker=MARKERS[j % len(MARKERS)],
+                       s=42, edgecolor="black", lw=0.5, zorder=3, label=f"N={n:,}, {e} exposures")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(max(1.0, min(bits.min(), GUIDES[-1] * lo) / 2), max(bits.max(), 2 * hi) * 1.5)
+    ax.set_ylim(floor / 1.5, max(bits.max(), GUIDES[0] * hi) * 1.5)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: _si(v)))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameters (embedding rows of used tokens only)")
     ax.set_ylabel("bits of knowledge stored")
     ax.set_title(title or "Knowledge capacity (bioS)")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

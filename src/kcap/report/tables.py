@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -43,12 +44,13 @@ def capacity_table(results: list[dict], title: str = "") -> None:
 
 
 def runs_table(rows: list[dict], path: Path) -> None:
-    t = Table(title=f"runs in {path}")
-    for col in ("id", "status", "dataset", "N", "exp", "L×d×h", "params", "bits", "bits/param", "run dir"):
-        t.add_column(col)
+    t = Table(title=f"runs in {path}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    for col in ("id", "data", "N", "exp", "model", "params", "bits", "bits/P", "status"):
+        t.add_column(col, no_wrap=True, justify="right" if col in ("N", "exp", "params", "bits", "bits/P") else "left")
     for r in rows:
-        t.add_row(r["id"], r["status"], r["dataset"] or "", str(r["people"]), str(r["exposures"]),
+        t.add_row(r["id"][:8], r["dataset"] or "", f"{r['people']:,}", str(r["exposures"]),
                   f"{r['layers']}×{r['d_model']}×{r['heads']}", _si(r["params"]),
                   _si(r["bits"]) if r["bits"] is not None else "",
-                  f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", r["run_dir"])
+                  f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", r["status"])
     console.print(t)
+    console.print("full ids and run directories: kcap runs --json")
