@@ -1,7 +1,8 @@
 """Benchmark: kcap's full training step vs a plain nanoGPT-style step of the same shape.
 
-Both run in this process on the same random tokens, in alternating rounds (so machine noise hits
-both alike); we report the median tokens/s of each and their ratio. kcap's step is the one the
+Both run in this process on the same random tokens, in alternating rounds whose order flips every
+round (ABBA), so drifting machine load hits both alike. The ratio is the median over rounds of
+the paired per-round ratio, with its spread (min-max over rounds) so noise is visible. kcap's step is the one the
 training loop runs (``kcap.train.step.make_step``): forward, backward, clipping, AdamW.
 
     python bench/train_step.py --layers 2 --heads 2 --d-model 64 --vocab 2325 --batch 8 --seq 256
@@ -50,19 +51,21 @@ def bench(layers: int, heads: int, d_model: int, vocab: int, batch: int, seq: in
         for _ in range(3):
             run()
     times = {k: [] for k in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
+    for r in range(rounds):
+        for name in (("kcap", "baseline") if r % 2 == 0 else ("baseline", "kcap")):
             sync()
             t = time.perf_counter()
             for _ in range(steps):
-                run()
+                runners[name]()
             sync()
             times[name].append((time.perf_counter() - t) / steps)
     tok = batch * seq
     k, b = tok / statistics.median(times["kcap"]), tok / statistics.median(times["baseline"])
+    paired = [tb / tk for tk, tb in zip(times["kcap"], times["baseline"])]
     return {"shape": f"{layers}x{d_model}x{heads} V={vocab} B={batch} T={seq}", "device": str(dev),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "tokens_per_s": k, "baseline_tokens_per_s": b, "ratio": k / b}
+            "tokens_per_s": k, "baseline_tokens_per_s": b, "ratio": statistics.median(paired),
+            "ratio_min": min(paired), "ratio_max": max(paired), "rounds": rounds}
 
 
 def main() -> None:
@@ -74,7 +77,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=10, help="steps per timed round")
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
@@ -84,7 +87,7 @@ def main() -> None:
     else:
         print(f"{r['shape']} on {r['device']} ({r['threads']} threads, torch {r['torch']}): "
               f"kcap {r['tokens_per_s']:,.0f} tok/s, baseline {r['baseline_tokens_per_s']:,.0f} tok/s, "
-              f"ratio {r['ratio']:.2f}")
+              f"ratio {r['ratio']:.2f} (rounds: {r['ratio_min']:.2f}-{r['ratio_max']:.2f})")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 from kcap.corpus.render import A, Atlas, render
 from kcap.corpus.stream import BioStream, fixed_choices
 from kcap.errors import KcapError
-from kcap.knowledge.bios import COL, FIELDS, field_sizes, generate_people, load_bios, write_bios
+from kcap.knowledge.bios import (
+    COL,
+    FIELDS,
+    field_sizes,
+    generate_people,
+    load_bios,
+    write_bios,
+)
 from kcap.knowledge.info import NAME_SPACE
 from kcap.knowledge.pools import MONTHS, load_pools
 from kcap.knowledge.tokenizer import load_tokenizer

@@ -82,3 +82,13 @@ def test_bad_device_and_compile(tmp_path):
                           "compile")
     assert_one_line_error(kcap("train", "--data", tmp_path / "d", "--out", tmp_path / "r", "--device", "tpu9"),
                           "device")
+
+
+def test_dry_run_resolves_without_training(tmp_path):
+    assert kcap("data", "bios", "--people", 30, "--out", tmp_path / "d").returncode == 0
+    p = kcap("train", "--data", tmp_path / "d", "--out", tmp_path / "r", "--exposures", 3, "--dry-run")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["train"]["lr"] == 1e-3 and r["train"]["batch"] == 24  # the paper's defaults for small N
+    assert r["steps"] >= 1 and r["params"]["total"] > 0
+    assert not (tmp_path / "r").exists()

@@ -2,7 +2,12 @@ import math
 
 import pytest
 
-from kcap.knowledge.info import ATTRIBUTE_SPACE, BIOS_ATTRIBUTE_CHOICES, NAME_SPACE, bios_bits_max
+from kcap.knowledge.info import (
+    ATTRIBUTE_SPACE,
+    BIOS_ATTRIBUTE_CHOICES,
+    NAME_SPACE,
+    bios_bits_max,
+)
 from kcap.measure.bits import bios_bits
 
 

@@ -1,6 +1,11 @@
 import re
 
-from kcap.knowledge.pools import EXPECTED_SIZES, SENTENCE_ATTRIBUTES, TEMPLATES_PER_ATTRIBUTE, load_pools
+from kcap.knowledge.pools import (
+    EXPECTED_SIZES,
+    SENTENCE_ATTRIBUTES,
+    TEMPLATES_PER_ATTRIBUTE,
+    load_pools,
+)
 
 
 def test_pool_sizes_and_distinctness():

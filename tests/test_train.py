@@ -5,9 +5,10 @@ import torch
 from kcap.knowledge.bios import load_bios
 from kcap.measure.evaluate import load_run_model, measure_model, measure_run
 from kcap.model.gpt import GPT
+from kcap.model.spec import ModelSpec
 from kcap.store.db import RunStore
 from kcap.train.config import TrainConfig
-from kcap.train.loop import ModelSpec, train
+from kcap.train.loop import train
 
 TINY = dict(exposures=6, lr=1e-2, wd=0.01, batch=8, seq=64, warmup=5, device="cpu", log_every=5)
 

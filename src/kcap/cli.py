@@ -56,14 +56,22 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved run (steps, tokens, params, FLOPs) and stop.")] = False,
 ) -> None:
     """Train a rotary GPT-2 on a bioS dataset for exactly E exposures of every person."""
+    from kcap.model.spec import ModelSpec
     from kcap.train.config import TrainConfig
-    from kcap.train.loop import ModelSpec, train as run_train
+    from kcap.train.loop import train as run_train
 
     cfg = TrainConfig(exposures=exposures, lr=lr, wd=wd, batch=batch, grad_accum=grad_accum, seq=seq,
                       warmup=warmup, seed=seed, device=device, compile=compile)
-    s = run_train(data, ModelSpec(layers=layers, heads=heads, d_model=d_model), cfg, out, progress=not quiet)
+    s = run_train(data, ModelSpec(layers=layers, heads=heads, d_model=d_model), cfg, out, progress=not quiet,
+                  dry_run=dry_run)
+    if dry_run:
+        d = s["derived"]
+        typer.echo(json.dumps({"id": s["id"], "train": s["train"], **d, "params": s["params"],
+                               "train_flops": d["train_flops_per_token"] * (d["stream_tokens"] - 1)}, indent=2))
+        return
     typer.echo(f"run {s['id']}: {s['steps']} steps, {s['tokens']} tokens, final loss {s['final_loss']:.4f}, "
                f"{s['tokens_per_s']:.0f} tok/s, {s['wall_s']:.1f}s -> {out}")
 

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from kcap.knowledge.bios import write_bios
 from kcap.measure.evaluate import measure_run
+from kcap.model.spec import ModelSpec
 from kcap.report.capacity import capacity_plot
 from kcap.report.tables import capacity_table, console
 from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.train.config import TrainConfig
-from kcap.train.loop import ModelSpec, train
+from kcap.train.loop import train
 
 # (layers, d_model, heads): the ladder, smallest to largest
 DEMO_SIZES = ((1, 12, 2), (1, 24, 2), (2, 32, 2), (2, 64, 2))

@@ -72,6 +72,20 @@ class BioStream:
         for r in range(start_round, self.exposures):
             yield from self._round(r)
 
+    def used_tokens(self) -> int:
+        """Vocabulary entries the stream can contain: the embedding rows that count as parameters.
+
+        A dataset's vocabulary holds only tokens its biographies can emit, plus <unk>, which never
+        appears; bioS simple emits only the words of its fixed renderings, counted exactly.
+        """
+        vocab = self.dataset.vocab()
+        if self._fixed is None:
+            return len(vocab) - 1
+        seen = np.zeros(len(vocab), bool)
+        for chunk in self._round(0):
+            seen[np.unique(chunk)] = True
+        return int(seen.sum())
+
     def total_tokens(self) -> int:
         """Exact length of the stream, computed from biography lengths without rendering."""
         if self._fixed is not None:  # every round has the same biographies, in another order

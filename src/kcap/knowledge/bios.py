@@ -17,9 +17,27 @@ import numpy as np
 
 from kcap.atomic import write_bytes, write_json
 from kcap.errors import KcapError
-from kcap.knowledge.info import BIOS_ATTRIBUTE_CHOICES, NAME_SPACE, attribute_bits, bios_bits_max
-from kcap.knowledge.pools import DAYS, MONTHS, PRONOUNS, SENTENCE_ATTRIBUTES, YEARS, Pools, load_pools
-from kcap.knowledge.tokenizer import SEPARATOR, build_tokenizer, load_tokenizer, split_words
+from kcap.knowledge.info import (
+    BIOS_ATTRIBUTE_CHOICES,
+    NAME_SPACE,
+    attribute_bits,
+    bios_bits_max,
+)
+from kcap.knowledge.pools import (
+    DAYS,
+    MONTHS,
+    PRONOUNS,
+    SENTENCE_ATTRIBUTES,
+    YEARS,
+    Pools,
+    load_pools,
+)
+from kcap.knowledge.tokenizer import (
+    SEPARATOR,
+    build_tokenizer,
+    load_tokenizer,
+    split_words,
+)
 
 FIELDS = ("first", "middle", "last", "month", "day", "year",
           "birth_city", "university", "major", "employer", "gender")

@@ -20,13 +20,14 @@ from safetensors.torch import load_model
 
 from kcap.corpus.render import A, render
 from kcap.corpus.stream import BioStream, fixed_choices
+from kcap.device import resolve_device
 from kcap.errors import KcapError
 from kcap.knowledge.bios import BioSDataset, load_bios
 from kcap.knowledge.info import BIOS_ATTRIBUTE_CHOICES, bios_bits_max
 from kcap.measure.bits import bios_bits
 from kcap.model.gpt import GPT, GPTConfig
-from kcap.model.params import param_breakdown
 from kcap.store import rundir
+from kcap.store.db import RunStore
 
 VALUE_ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer")  # + gender
 
@@ -135,9 +136,6 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
     """Measure a finished run, write RUN/measure.json and record the results in the store.
 
     ``data`` points at the run's dataset if it has moved since training (checked by checksum)."""
-    from kcap.store.db import RunStore
-    from kcap.train.loop import resolve_device
-
     config, model = load_run_model(run)
     dataset = load_bios(Path(data) if data is not None else Path(config["data"]["path"]))
     if dataset.meta["files"] != config["data"]["files"]:

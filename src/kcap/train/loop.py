@@ -12,20 +12,20 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import save_model
 
 from kcap.corpus.stream import BioStream, n_windows, windows
+from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
 from kcap.knowledge.bios import load_bios
-from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN
+from kcap.knowledge.tokenizer import SEPARATOR
 from kcap.model.flops import peak_flops, train_flops_per_token
-from kcap.model.gpt import GPT, GPTConfig
+from kcap.model.gpt import GPT
 from kcap.model.params import param_breakdown
+from kcap.model.spec import ModelSpec
 from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.store.provenance import provenance
@@ -35,61 +35,12 @@ from kcap.train.schedule import lr_at
 from kcap.train.step import make_optimizer, make_step
 
 
-@dataclass
-class ModelSpec:
-    """The model's shape as a user gives it; vocabulary and context come from data and training."""
-
-    layers: int = 2
-    heads: int = 2
-    d_model: int = 64
-    arch: str = "gpt2"
-
-    def __post_init__(self):
-        if self.arch != "gpt2":
-            raise KcapError(f"unknown arch {self.arch!r}; available: gpt2")
-        for name in ("layers", "heads", "d_model"):
-            if getattr(self, name) < 1:
-                raise KcapError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.d_model % self.heads or (self.d_model // self.heads) % 2:
-            raise KcapError(f"--d-model {self.d_model} must split into --heads {self.heads} heads of even size")
-
-    def config(self, vocab_size: int, seq: int) -> GPTConfig:
-        return GPTConfig(vocab_size=vocab_size, n_layer=self.layers, n_head=self.heads,
-                         d_model=self.d_model, max_seq=seq)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise KcapError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise KcapError(f"--device {name} asked for CUDA, but no CUDA device is available")
-    return dev
-
-
-def used_tokens(stream: BioStream) -> int:
-    """Vocabulary entries that the training stream can contain (embedding rows that count).
-
-    The dataset's vocabulary holds only tokens its biographies can emit, except <unk>; bioS simple
-    emits only the words of its fixed renderings, which are counted exactly.
-    """
-    vocab = stream.dataset.vocab()
-    if stream.dataset.variant != "simple":
-        return len(vocab) - 1
-    seen = np.zeros(len(vocab), bool)
-    for chunk in stream._round(0):
-        seen[np.unique(chunk)] = True
-    seen[vocab[SEPARATOR]] = True
-    seen[vocab[UNKNOWN]] = False
-    return int(seen.sum())
-
-
 def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bool = True,
-          record: bool = True) -> dict:
-    """Train one model on a bioS dataset for exactly ``cfg.exposures`` exposures; return summary."""
+          record: bool = True, dry_run: bool = False) -> dict:
+    """Train one model on a bioS dataset for exactly ``cfg.exposures`` exposures; return summary.
+
+    With ``dry_run``, resolve everything (defaults, steps, tokens, parameters, FLOPs) and return
+    the run's config without writing or training anything."""
     dataset = load_bios(data)
     cfg = cfg.resolved(dataset.n_people)
     device = resolve_device(cfg.device)
@@ -98,14 +49,13 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     vocab = dataset.vocab()
     model_cfg = spec.config(len(vocab), cfg.seq)
     model = GPT(model_cfg)
-    params = param_breakdown(model, used_tokens=used_tokens(stream))
+    params = param_breakdown(model, used_tokens=stream.used_tokens())
 
     total_tokens = stream.total_tokens()
     steps = math.ceil(n_windows(total_tokens, cfg.seq) / cfg.batch)
     warmup = cfg.warmup if cfg.warmup is not None else min(1000, steps // 10)
     flops_per_token = train_flops_per_token(model_cfg, cfg.seq)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     config = {
         "format": 1,
         "data": {"path": str(dataset.path.resolve()), "kind": dataset.meta["kind"],
@@ -116,10 +66,13 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup,
                     "train_flops_per_token": flops_per_token},
         "params": params,
-        "provenance": provenance(torch=torch.__version__, device=_device_name(device)),
+        "provenance": provenance(torch=torch.__version__, device=device_name(device)),
     }
     rid = rundir.run_id(config)
     config["id"] = rid
+    if dry_run:
+        return config
+    out.mkdir(parents=True, exist_ok=True)
     rundir.write_json(out / rundir.CONFIG, config)
 
     model.to(device)
@@ -128,7 +81,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     use_compile = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
     step_model = torch.compile(model) if use_compile else model
     do_step = make_step(model, step_model, optimizer, cfg, device)
-    peak = peak_flops(_device_name(device))
+    peak = peak_flops(device_name(device))
 
     metrics_f = open(out / rundir.METRICS, "w")
     bar = TrainProgress(steps, enabled=progress)
@@ -179,8 +132,3 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             store.record_trained(rid, out, config, summary)
     return {"id": rid, "run_dir": str(out), **summary}
 
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return "cpu"
