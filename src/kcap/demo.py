@@ -24,7 +24,7 @@ from kcap.train.config import TrainConfig
 from kcap.train.loop import train
 
 # (layers, d_model, heads): the ladder, smallest to largest
-DEMO_SIZES = ((1, 12, 2), (1, 24, 2), (2, 32, 2), (2, 64, 2))
+DEMO_SIZES = ((1, 12, 2), (1, 24, 2), (2, 32, 2), (3, 64, 2))
 
 
 @dataclass
