@@ -149,3 +149,17 @@ def test_dataset_errors(tmp_path, small_bios):
     (tmp_path / "d" / "dataset.json").write_text("{not json")
     with pytest.raises(KcapError, match="corrupted"):
         load_bios(tmp_path / "d")
+
+
+def test_heldout_people_are_new_and_in_vocabulary(small_bios):
+    from kcap.knowledge.bios import heldout_people
+
+    ds = load_bios(small_bios)
+    held = heldout_people(ds.people, 300, seed=1)
+    assert np.array_equal(held, heldout_people(ds.people, 300, seed=1))
+    key = np.array([1 << 32, 1 << 16, 1])
+    train_names = set((ds.people[:, :3].astype(np.int64) @ key).tolist())
+    held_names = (held[:, :3].astype(np.int64) @ key).tolist()
+    assert len(set(held_names)) == 300 and not train_names & set(held_names)
+    for f in FIELDS:
+        assert set(np.unique(held[:, COL[f]])) <= set(np.unique(ds.people[:, COL[f]]))

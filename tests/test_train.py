@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from kcap.knowledge.bios import load_bios
@@ -64,3 +65,35 @@ def test_grad_accum_matches_full_batch(small_bios, tmp_path):
     b = load_run_model(tmp_path / "acc")[1].state_dict()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_training_curve_with_heldout_loss_and_bits(small_bios, tmp_path):
+    from kcap.measure.evaluate import bits_probe
+
+    cfg = TrainConfig(**{**TINY, "eval_every": 10, "heldout": 64})
+    s = train(small_bios, ModelSpec(layers=1, heads=2, d_model=32), cfg, tmp_path / "r", progress=False,
+              probe=bits_probe(small_bios))
+    with RunStore() as store:
+        points = store.points(s["id"])
+    evals = [p for p in points if p["heldout_loss"] is not None]
+    assert len(evals) == s["steps"] // 10 + (s["steps"] % 10 > 0)
+    assert evals[-1]["heldout_loss"] < evals[0]["heldout_loss"]
+    assert evals[-1]["bits"] > evals[0]["bits"]
+    assert points[-1]["exposures"] == pytest.approx(cfg.exposures)
+    assert all(p["flops"] > 0 and p["flops_6nd"] > 0 for p in points)
+    # the last probe saw the final model: it agrees with a measurement of the saved run
+    assert evals[-1]["bits"] == pytest.approx(measure_run(tmp_path / "r")["bits"], rel=1e-6)
+
+
+def test_store_migrates_a_version_1_store(tmp_path):
+    import sqlite3
+
+    from kcap.store import db
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(db._MIGRATIONS[0] + "PRAGMA user_version=1;")
+    conn.close()
+    with RunStore(path) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+        assert store.points("nothing") == []

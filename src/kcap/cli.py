@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from kcap.cli_laws import fit_app, optimal
 from kcap.errors import KcapError
 
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
@@ -21,6 +22,8 @@ data_app = typer.Typer(help="Generate knowledge datasets.", no_args_is_help=True
 plot_app = typer.Typer(help="Draw figures from the run store.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
+app.add_typer(fit_app, name="fit")
+app.command("optimal")(optimal)
 
 
 @data_app.command("bios")
@@ -56,6 +59,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    eval_every: Annotated[Optional[int], typer.Option(help="Steps between held-out evaluations (default: ~20 per run; 0: none).")] = None,
+    track_bits: Annotated[bool, typer.Option("--track-bits", help="Measure bits stored at every evaluation (for passes-to-memorize).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved run (steps, tokens, params, FLOPs) and stop.")] = False,
 ) -> None:
     """Train a rotary GPT-2 on a bioS dataset for exactly E exposures of every person."""
@@ -64,9 +69,14 @@ def train(
     from kcap.train.loop import train as run_train
 
     cfg = TrainConfig(exposures=exposures, lr=lr, wd=wd, batch=batch, grad_accum=grad_accum, seq=seq,
-                      warmup=warmup, seed=seed, device=device, compile=compile)
+                      warmup=warmup, seed=seed, device=device, compile=compile, eval_every=eval_every)
+    probe = None
+    if track_bits:
+        from kcap.measure.evaluate import bits_probe
+
+        probe = bits_probe(data)
     s = run_train(data, ModelSpec(layers=layers, heads=heads, d_model=d_model), cfg, out, progress=not quiet,
-                  dry_run=dry_run)
+                  dry_run=dry_run, probe=probe)
     if dry_run:
         d = s["derived"]
         typer.echo(json.dumps({"id": s["id"], "train": s["train"], **d, "params": s["params"],

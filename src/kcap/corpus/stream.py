@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kcap.corpus.render import Atlas, bio_lengths, draw_choices, render
-from kcap.knowledge.bios import BioSDataset
+from kcap.knowledge.bios import BioSDataset, heldout_people
 from kcap.knowledge.pools import load_pools
 
 CHUNK_PEOPLE = 1 << 15  # biographies rendered per call; part of the RNG layout, keep fixed
 _FIXED_STREAM = 0x51_4D_50  # RNG stream id of the fixed renderings (bioS simple, measurement)
+_HELDOUT_STREAM = 0x48_4F  # RNG stream id of held-out renderings
 
 
 def fixed_choices(dataset: BioSDataset, atlas: Atlas) -> tuple[np.ndarray, np.ndarray]:
@@ -120,3 +121,18 @@ def windows(chunks: Iterator[np.ndarray], seq: int, rows: int, pad: int) -> Iter
         x[:len(buf) - 1] = buf[:-1]
         y[:len(buf) - 1] = buf[1:]
         yield x.reshape(n_rows, seq), y.reshape(n_rows, seq)
+
+
+def heldout_windows(stream: BioStream, count: int, seq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows (inputs, targets) of ``count`` biographies of people the model never trains on.
+
+    Packed and cut exactly like the training stream, each held-out person rendered once (with a
+    fresh random template and order: what is learnable is the templates and the value and name
+    formats, not the facts, which are new).
+    """
+    people = heldout_people(stream.dataset.people, count, stream.dataset.seed)
+    rng = np.random.default_rng(np.random.SeedSequence([stream.dataset.seed, _HELDOUT_STREAM]))
+    templates, order = draw_choices(rng, count, stream.atlas.n_templates)
+    tokens = render(stream.atlas, people, templates, order).tokens
+    (x, y), = windows(iter([tokens]), seq, n_windows(len(tokens), seq), pad=stream.atlas.tokens[stream.atlas.sep])
+    return x, y

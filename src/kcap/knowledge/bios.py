@@ -200,3 +200,25 @@ def load_bios(path: Path, verify: bool = True) -> BioSDataset:
     if people.shape != (meta["people"], len(FIELDS)):
         raise KcapError(f"{path / 'people.npy'} has shape {people.shape}, expected ({meta['people']}, {len(FIELDS)})")
     return BioSDataset(path=path, meta=meta, people=people, tokenizer_path=path / "tokenizer.json")
+
+
+def heldout_people(people: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` people who are not in ``people``: for a held-out loss of what is learnable
+    beyond memorized facts (templates, the shape of names and values).
+
+    Every field is drawn uniformly from the values the population itself uses, so every token of a
+    held-out biography is in the dataset's vocabulary; full names never equal a population name.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x48454C44]))  # 'HELD'
+    used = {f: np.unique(people[:, COL[f]]) for f in FIELDS}
+    taken = set((people[:, :3].astype(np.int64) @ np.array([1 << 32, 1 << 16, 1])).tolist())
+    out = np.empty((count, len(FIELDS)), np.uint16)
+    filled = 0
+    while filled < count:  # rejection of existing names; rarely more than one pass
+        batch = np.stack([rng.choice(used[f], size=count) for f in FIELDS], axis=1).astype(np.uint16)
+        keys = batch[:, :3].astype(np.int64) @ np.array([1 << 32, 1 << 16, 1])
+        fresh = [i for i, k in enumerate(keys.tolist()) if k not in taken and not taken.add(k)]
+        take = batch[fresh][: count - filled]
+        out[filled:filled + len(take)] = take
+        filled += len(take)
+    return out

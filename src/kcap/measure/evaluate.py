@@ -26,6 +26,7 @@ from kcap.knowledge.bios import BioSDataset, load_bios
 from kcap.knowledge.info import BIOS_ATTRIBUTE_CHOICES, bios_bits_max
 from kcap.measure.bits import bios_bits
 from kcap.model.gpt import GPT, GPTConfig
+from kcap.model.params import param_breakdown
 from kcap.store import rundir
 from kcap.store.db import RunStore
 
@@ -115,6 +116,18 @@ def measure_model(model: GPT, dataset: BioSDataset, params: dict, device: torch.
         "attributes": {a: {"loss": losses[a], "accuracy": float(attr_ok[a].mean()),
                            "bits": bits["attributes"][a]} for a in BIOS_ATTRIBUTE_CHOICES},
     }
+
+
+def bits_probe(data: Path):
+    """A training probe that measures bits stored by the current model (see ``train(probe=...)``)."""
+    dataset = load_bios(data)
+    used = BioStream(dataset, 1).used_tokens()
+
+    def probe(model: GPT) -> dict:
+        params = param_breakdown(model, used_tokens=used)
+        return {"bits": measure_model(model, dataset, params, next(model.parameters()).device)["bits"]}
+
+    return probe
 
 
 def load_run_model(run: Path) -> tuple[dict, GPT]:

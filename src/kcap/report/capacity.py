@@ -22,8 +22,10 @@ def _si(v: float) -> str:
     return f"{v:g}"
 
 
-def capacity_plot(rows: list[dict], out: Path, title: str | None = None) -> Path:
-    """Plot measured runs (store rows with ``results``): colour = people N, marker = exposures."""
+def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: dict | None = None) -> Path:
+    """Plot measured runs (store rows with ``results``): colour = people N, marker = exposures.
+
+    With ``fit`` (from ``kcap.laws.capacity.fit_capacity``), draw the fitted ratio and its band."""
     params = np.array([r["results"]["params"] for r in rows], float)
     bits = np.array([r["results"]["bits"] for r in rows], float)
     people = [r["people"] for r in rows]
@@ -33,6 +35,11 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None) -> Path
     xs = np.geomspace(lo, hi, 50)
     for ratio, style in zip(GUIDES, ("-", "--", "-.", ":")):
         ax.plot(xs, ratio * xs, color="0.55", lw=0.9, ls=style, label=f"{ratio:g} bit/param")
+    if fit is not None and fit.get("ratio"):
+        lo_r, hi_r = fit["ci"]
+        ax.fill_between(xs, lo_r * xs, hi_r * xs, color="tab:red", alpha=0.15, lw=0)
+        ax.plot(xs, fit["ratio"] * xs, color="tab:red", lw=1.6,
+                label=f"fit: {fit['ratio']:.2f} bits/param [{lo_r:.2f}, {hi_r:.2f}]")
     n_values = sorted(set(people))
     cmap = plt.get_cmap("viridis", max(2, len(n_values)))
     for i, n in enumerate(n_values):

@@ -14,8 +14,9 @@ from pathlib import Path
 from kcap.errors import KcapError
 from kcap.store.workspace import store_path
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
+SCHEMA_VERSION = 2
+# Each migration takes the store from version i to i + 1; a new store runs them all.
+_MIGRATIONS = ["""
 CREATE TABLE IF NOT EXISTS runs (
     id          TEXT PRIMARY KEY,
     run_dir     TEXT NOT NULL,
@@ -37,7 +38,21 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics     TEXT,                  -- JSON: training summary
     results     TEXT                   -- JSON: measurement
 );
-"""
+""", """
+CREATE TABLE IF NOT EXISTS points (    -- the training curve: one row per logged step
+    run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step        INTEGER NOT NULL,
+    tokens      INTEGER NOT NULL,
+    exposures   REAL,
+    flops       REAL,
+    flops_6nd   REAL,
+    loss        REAL,
+    heldout_loss REAL,
+    bits        REAL,
+    PRIMARY KEY (run_id, step)
+);
+"""]
+_POINT_COLUMNS = ("step", "tokens", "exposures", "flops", "flops_6nd", "loss", "heldout_loss", "bits")
 
 
 class RunStore:
@@ -51,8 +66,8 @@ class RunStore:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise KcapError(f"run store {self.path} has schema {version}, newer than this kcap ({SCHEMA_VERSION})")
-            if version < SCHEMA_VERSION:
-                self.conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+            for v in range(version, SCHEMA_VERSION):
+                self.conn.executescript(f"BEGIN; {_MIGRATIONS[v]} PRAGMA user_version={v + 1}; COMMIT;")
         except sqlite3.DatabaseError as e:
             raise KcapError(f"run store {self.path} is unreadable: {e}") from None
 
@@ -65,9 +80,16 @@ class RunStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def record_trained(self, run_id: str, run_dir: Path, config: dict, metrics: dict) -> None:
+    def record_trained(self, run_id: str, run_dir: Path, config: dict, metrics: dict,
+                       points: list[dict] = ()) -> None:
+        """Insert or replace a trained run and its training curve, in one transaction."""
         now = time.time()
         d, m = config["data"], config["model"]
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
+        self.conn.executemany(
+            f"INSERT INTO points (run_id, {', '.join(_POINT_COLUMNS)}) VALUES (?{', ?' * len(_POINT_COLUMNS)})",
+            [(run_id, *(p.get(c) for c in _POINT_COLUMNS)) for p in points])
         self.conn.execute(
             """INSERT INTO runs (id, run_dir, created, updated, status, dataset, people, exposures,
                                  arch, layers, heads, d_model, params, config, metrics)
@@ -78,6 +100,7 @@ class RunStore:
             (run_id, str(Path(run_dir).resolve()), now, now, f"{d['kind']}-{d['variant']}", d["people"],
              config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
              config["params"]["total"], json.dumps(config), json.dumps(metrics)))
+        self.conn.execute("COMMIT")
 
     def record_results(self, run_id: str, results: dict) -> None:
         cur = self.conn.execute(
@@ -87,6 +110,12 @@ class RunStore:
              json.dumps(results), run_id))
         if cur.rowcount == 0:
             raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+
+    def points(self, run_id: str) -> list[dict]:
+        """A run's training curve, by step."""
+        rows = self.conn.execute(f"SELECT {', '.join(_POINT_COLUMNS)} FROM points WHERE run_id = ? ORDER BY step",
+                                 (run_id,))
+        return [dict(r) for r in rows]
 
     def runs(self, ids: list[str] | None = None, measured_only: bool = False) -> list[dict]:
         sql, args = "SELECT * FROM runs", []

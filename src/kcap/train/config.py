@@ -59,9 +59,14 @@ class TrainConfig:
     """torch.compile: auto (on for CUDA), on, off."""
     log_every: int = 10
     """Steps between metric records in metrics.jsonl."""
+    eval_every: int | None = None
+    """Steps between held-out evaluations (and probes such as bits tracking); None: about 20
+    per run; 0: none. Held-out loss is the loss on people the model never sees."""
+    heldout: int = 256
+    """People in the held-out set."""
 
     def __post_init__(self):
-        positive = ("exposures", "grad_accum", "seq", "log_every")
+        positive = ("exposures", "grad_accum", "seq", "log_every", "heldout")
         for name in positive:
             if getattr(self, name) < 1:
                 raise KcapError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -71,6 +76,8 @@ class TrainConfig:
                 raise KcapError(f"{name} must be positive, got {v}")
         if self.wd is not None and self.wd < 0:
             raise KcapError(f"wd must be non-negative, got {self.wd}")
+        if self.eval_every is not None and self.eval_every < 0:
+            raise KcapError(f"eval_every must be non-negative, got {self.eval_every}")
         if self.warmup is not None and self.warmup < 0:
             raise KcapError(f"warmup must be non-negative, got {self.warmup}")
         if not 0 <= self.min_lr_ratio <= 1:

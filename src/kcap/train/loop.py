@@ -12,12 +12,14 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save_model
 
-from kcap.corpus.stream import BioStream, n_windows, windows
+from kcap.corpus.stream import BioStream, heldout_windows, n_windows, windows
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
 from kcap.knowledge.bios import load_bios
@@ -34,13 +36,35 @@ from kcap.train.progress import TrainProgress
 from kcap.train.schedule import lr_at
 from kcap.train.step import make_optimizer, make_step
 
+Probe = Callable[[torch.nn.Module], dict]
+
+
+@torch.no_grad()
+def heldout_loss(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device,
+                 rows: int = 64) -> float:
+    """Mean per-token loss on held-out windows (the same loss as training, on unseen people)."""
+    model.eval()
+    total, count = 0.0, 0
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for i in range(0, len(x), rows):
+        xb = torch.from_numpy(x[i:i + rows].astype(np.int64)).to(device)
+        yb = torch.from_numpy(y[i:i + rows].astype(np.int64)).to(device)
+        n = int((y[i:i + rows] >= 0).sum())
+        with autocast:
+            total += float(model(xb, yb)) * n
+        count += n
+    model.train()
+    return total / count
+
 
 def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bool = True,
-          record: bool = True, dry_run: bool = False) -> dict:
+          record: bool = True, dry_run: bool = False, probe: Probe | None = None) -> dict:
     """Train one model on a bioS dataset for exactly ``cfg.exposures`` exposures; return summary.
 
     With ``dry_run``, resolve everything (defaults, steps, tokens, parameters, FLOPs) and return
-    the run's config without writing or training anything."""
+    the run's config without writing or training anything. At every evaluation point the loop logs
+    the held-out loss and, with ``probe``, whatever the probe returns for the current model (e.g.
+    bits stored), so knowledge can be followed along training."""
     dataset = load_bios(data)
     cfg = cfg.resolved(dataset.n_people)
     device = resolve_device(cfg.device)
@@ -54,6 +78,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     total_tokens = stream.total_tokens()
     steps = math.ceil(n_windows(total_tokens, cfg.seq) / cfg.batch)
     warmup = cfg.warmup if cfg.warmup is not None else min(1000, steps // 10)
+    eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, steps // 20)
     flops_per_token = train_flops_per_token(model_cfg, cfg.seq)
     out = Path(out)
     config = {
@@ -63,7 +88,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                  "files": dataset.meta["files"]},
         "model": {"arch": spec.arch, **model_cfg.to_dict()},
         "train": cfg.to_dict(),
-        "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup,
+        "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup, "eval_every": eval_every,
                     "train_flops_per_token": flops_per_token},
         "params": params,
         "provenance": provenance(torch=torch.__version__, device=device_name(device)),
@@ -83,6 +108,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     do_step = make_step(model, step_model, optimizer, cfg, device)
     peak = peak_flops(device_name(device))
 
+    held_x, held_y = heldout_windows(stream, cfg.heldout, cfg.seq) if eval_every else (None, None)
+    targets = total_tokens - 1  # every stream token but the first is a target exactly once
+    records: list[dict] = []
     metrics_f = open(out / rundir.METRICS, "w")
     bar = TrainProgress(steps, enabled=progress)
     t0 = time.perf_counter()
@@ -96,15 +124,23 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         tokens_seen += n_valid
         window_loss += loss_sum
         window_n += 1
-        if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
+        evaluate = eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == steps or evaluate:
             last_loss = float(window_loss) / window_n
             now = time.perf_counter()
             tok_s = (tokens_seen - tok_log) / max(now - t_log, 1e-9)
-            rec = {"step": step + 1, "tokens": tokens_seen, "loss": last_loss, "lr": lr,
-                   "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
-                   "elapsed_s": now - t0}
+            rec = {"step": step + 1, "tokens": tokens_seen, "exposures": cfg.exposures * tokens_seen / targets,
+                   "loss": last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
+                   "flops_6nd": 6 * params["total"] * tokens_seen, "elapsed_s": now - t0}
             if peak:
                 rec["mfu"] = tok_s * flops_per_token / peak
+            if evaluate:
+                rec["heldout_loss"] = heldout_loss(model, held_x, held_y, device)
+                if probe is not None:
+                    rec.update(probe(model))
+                    model.train()
+                now = time.perf_counter()  # evaluation time is not training throughput
+            records.append(rec)
             if not math.isfinite(last_loss):
                 metrics_f.close()
                 raise KcapError(f"training diverged at step {step + 1}: loss is {last_loss} (try a lower --lr)")
@@ -124,11 +160,13 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     tmp = out / f".{rundir.WEIGHTS}.tmp"
     save_model(model, str(tmp))
     os.replace(tmp, out / rundir.WEIGHTS)  # atomic: a weights file is complete or absent
-    summary = {"steps": steps, "tokens": tokens_seen, "final_loss": last_loss, "wall_s": wall,
-               "tokens_per_s": tokens_seen / wall, "flops": tokens_seen * flops_per_token}
+    summary = {"steps": steps, "tokens": tokens_seen, "final_loss": last_loss,
+               "final_heldout_loss": records[-1].get("heldout_loss"), "wall_s": wall,
+               "tokens_per_s": tokens_seen / wall, "flops": tokens_seen * flops_per_token,
+               "flops_6nd": 6 * params["total"] * tokens_seen}
     rundir.write_json(out / rundir.SUMMARY, summary)
     if record:
         with RunStore() as store:
-            store.record_trained(rid, out, config, summary)
+            store.record_trained(rid, out, config, summary, points=records)
     return {"id": rid, "run_dir": str(out), **summary}
 

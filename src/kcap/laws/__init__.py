@@ -1,0 +1,27 @@
+"""Scaling laws fitted to runs: the Chinchilla compute law and the knowledge-capacity law.
+
+Pure numpy/scipy, no torch: fits can be redone from a run store on any machine.
+"""
+
+from kcap.laws.capacity import bits_for_params, fit_capacity
+from kcap.laws.compute import (
+    approach3_loss,
+    bootstrap_approach3,
+    fit_approach1,
+    fit_approach2,
+    fit_approach3,
+    optimal_allocation,
+    tokens_for_params,
+)
+
+__all__ = [
+    "approach3_loss",
+    "bits_for_params",
+    "bootstrap_approach3",
+    "fit_approach1",
+    "fit_approach2",
+    "fit_approach3",
+    "fit_capacity",
+    "optimal_allocation",
+    "tokens_for_params",
+]

@@ -1,0 +1,275 @@
+"""The Chinchilla compute law: how loss falls with parameters N and training tokens D.
+
+Three estimators of the compute-optimal allocation (Hoffmann et al. 2022), since each has known
+failure modes and agreement between them is the evidence:
+
+- Approach 1: lower envelope of loss over FLOPs, read off logged training points.
+- Approach 2: IsoFLOP profiles, a parabola in log N per compute budget.
+- Approach 3: a parametric fit of L(N, D) = E + A/N^alpha + B/D^beta, done exactly as in the
+  replication of Besiroglu et al. 2024: Huber loss (delta 1e-3) on log loss, L-BFGS-B from a
+  4500-point grid of starts, best objective kept.
+
+Compute is C = 6 N D throughout unless a FLOPs array is passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
+
+from kcap.errors import KcapError
+
+DELTA = 1e-3
+GRID_ALPHA = (0.0, 0.5, 1.0, 1.5, 2.0)
+GRID_BETA = (0.0, 0.5, 1.0, 1.5, 2.0)
+GRID_E = (-1.0, -0.5, 0.0, 0.5, 1.0)
+GRID_A = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+GRID_B = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+
+# Bootstrap refits start from the full fit's optimum plus this coarse grid (16 starts): the
+# resampled data sit close to the original, so the full 4500-start search would only find the
+# same basin 4500 times over, and n_boot full searches would take hours.
+BOOT_GRID = {"a": (5.0, 15.0), "b": (5.0, 15.0), "e": (0.5,), "alpha": (0.5, 1.0), "beta": (0.5, 1.0)}
+
+# scipy's defaults (a fit to ~250 points takes ~40 iterations per start).
+LBFGS_OPTIONS = {"maxiter": 15000}
+
+CI_KEYS = ("E", "A", "B", "alpha", "beta", "a", "b")
+
+
+def _grid(a, b, e, alpha, beta) -> np.ndarray:
+    """Starts as rows of theta = (log A, log B, log E, alpha, beta)."""
+    return np.array(list(itertools.product(a, b, e, alpha, beta)), dtype=float)
+
+
+def default_starts() -> np.ndarray:
+    """The 4500 starts of Hoffmann et al. / Besiroglu et al."""
+    return _grid(GRID_A, GRID_B, GRID_E, GRID_ALPHA, GRID_BETA)
+
+
+def _arrays(*xs) -> list[np.ndarray]:
+    out = [np.asarray(x, dtype=float).ravel() for x in xs]
+    if len({x.size for x in out}) != 1 or out[0].size == 0:
+        raise KcapError("params, tokens and loss must be non-empty arrays of one length")
+    if any(not np.all(np.isfinite(x) & (x > 0)) for x in out):
+        raise KcapError("params, tokens and loss must be positive and finite")
+    return out
+
+
+def _flops(n: np.ndarray, d: np.ndarray, flops: ArrayLike | None) -> np.ndarray:
+    """Training compute per point: the given FLOPs, or the standard C = 6 N D."""
+    if flops is None:
+        return 6.0 * n * d
+    c = np.asarray(flops, dtype=float).ravel()
+    if c.size != n.size or not np.all(np.isfinite(c) & (c > 0)):
+        raise KcapError("flops must be positive and finite, one per point")
+    return c
+
+
+def _huber_lse(theta, log_n, log_d, log_l, delta):
+    """Sum over points of Huber(LSE(a - alpha log N, b - beta log D, e) - log L), and its gradient.
+
+    Kept to a dozen elementwise ufuncs over the points: L-BFGS-B calls it ~50 times per start and
+    4500 starts are run. The Huber value is c (r - c/2) with c = clip(r, -delta, delta), which is
+    also its derivative.
+    """
+    a, b, e, alpha, beta = theta
+    t1 = a - alpha * log_n
+    t2 = b - beta * log_d
+    lse = np.logaddexp(np.logaddexp(t1, t2), e)
+    r = lse - log_l
+    c = np.minimum(np.maximum(r, -delta), delta)
+    w1 = c * np.exp(t1 - lse)
+    w2 = c * np.exp(t2 - lse)
+    s1, s2 = w1.sum(), w2.sum()
+    # The softmax weights sum to one, so the weight on e needs no third exp.
+    grad = np.array([s1, s2, c.sum() - s1 - s2, -(w1 * log_n).sum(), -(w2 * log_d).sum()])
+    return float((c * (r - 0.5 * c)).sum()), grad
+
+
+def _one_blas_thread():
+    """Run L-BFGS-B on one BLAS thread.
+
+    scipy's L-BFGS-B does 5x5 linear algebra through OpenBLAS, which wakes its thread pool on
+    every step, and on a busy machine each step then costs milliseconds instead of microseconds
+    (measured on 2 busy cores: the 4500-start fit takes 14 s on one thread, 1 to ~14 minutes with
+    the default pool). threadpoolctl limits every loaded BLAS and restores it afterwards.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _best_of_starts(data: tuple, starts: np.ndarray, delta: float) -> tuple[np.ndarray, float]:
+    """Run L-BFGS-B from every start and keep the lowest final objective."""
+    best_x, best_f = None, np.inf
+    with np.errstate(over="ignore", invalid="ignore"), _one_blas_thread():
+        for x0 in starts:
+            res = minimize(_huber_lse, x0, args=(*data, delta), jac=True, method="L-BFGS-B",
+                           options=LBFGS_OPTIONS)
+            if np.isfinite(res.fun) and res.fun < best_f and np.all(np.isfinite(res.x)):
+                best_x, best_f = res.x, float(res.fun)
+    if best_x is None:
+        raise KcapError("Approach 3 fit failed from every start")
+    return best_x, best_f
+
+
+def _summary(theta: np.ndarray, objective: float, n_points: int, n_starts: int) -> dict:
+    log_a, log_b, log_e, alpha, beta = (float(v) for v in theta)
+    A, B = np.exp(log_a), np.exp(log_b)
+    with np.errstate(all="ignore"):
+        G = float((alpha * A / (beta * B)) ** (1.0 / (alpha + beta)))
+    return {"E": float(np.exp(log_e)), "A": float(A), "B": float(B), "alpha": alpha, "beta": beta,
+            "a": beta / (alpha + beta), "b": alpha / (alpha + beta), "G": G,
+            "objective": objective, "n_points": n_points, "n_starts": n_starts}
+
+
+def _theta(fit: dict) -> np.ndarray:
+    return np.array([np.log(fit["A"]), np.log(fit["B"]), np.log(fit["E"]), fit["alpha"], fit["beta"]])
+
+
+def fit_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, delta: float = DELTA, *, starts: np.ndarray | None = None) -> dict:
+    """Fit L(N, D) = E + A/N^alpha + B/D^beta (Approach 3) from every start of the standard grid.
+
+    Fitting log L through a log-sum-exp keeps all scales positive and the residuals relative; the
+    Huber loss with a tiny delta is nearly L1, so a few bad runs cannot drag the exponents. The
+    surface has many local minima (A and E trade off), hence the 4500 starts. `starts` (rows of
+    log A, log B, log E, alpha, beta) replaces the grid, e.g. for bootstrap refits.
+    """
+    n, d, l = _arrays(params, tokens, loss)
+    starts = default_starts() if starts is None else np.atleast_2d(np.asarray(starts, dtype=float))
+    theta, objective = _best_of_starts((np.log(n), np.log(d), np.log(l)), starts, delta)
+    return _summary(theta, objective, n.size, len(starts))
+
+
+def approach3_loss(fit: dict, params: ArrayLike, tokens: ArrayLike) -> float | np.ndarray:
+    """The fitted law's loss at (N, D)."""
+    n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    return _scalar(fit["E"] + fit["A"] / n ** fit["alpha"] + fit["B"] / d ** fit["beta"])
+
+
+def _scalar(x):
+    x = np.asarray(x, dtype=float)
+    return float(x) if x.ndim == 0 else x
+
+
+def optimal_allocation(fit: dict, flops: ArrayLike) -> dict:
+    """Compute-optimal N and D for budget C under the fitted law (with C = 6 N D).
+
+    Minimizing E + A/N^alpha + B/D^beta on N D = C/6 gives N_opt = G (C/6)^a and
+    D_opt = (C/6)^b / G, with G = (alpha A / (beta B))^(1/(alpha+beta)) and a + b = 1.
+    """
+    c6 = np.asarray(flops, dtype=float) / 6.0
+    n_opt = fit["G"] * c6 ** fit["a"]
+    d_opt = c6 ** fit["b"] / fit["G"]
+    return {"N_opt": _scalar(n_opt), "D_opt": _scalar(d_opt), "tokens_per_param": _scalar(d_opt / n_opt)}
+
+
+def tokens_for_params(fit: dict, params: ArrayLike) -> float | np.ndarray:
+    """Tokens D at which a model of `params` parameters is compute-optimal: invert N_opt(C)."""
+    c6 = (np.asarray(params, dtype=float) / fit["G"]) ** (1.0 / fit["a"])
+    return _scalar(c6 ** fit["b"] / fit["G"])
+
+
+def bootstrap_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, n_boot: int = 200, seed: int = 0,
+                        percentiles: tuple[float, float] = (5, 95), *, fit: dict | None = None,
+                        delta: float = DELTA) -> dict:
+    """Percentile intervals for the Approach 3 constants by resampling points with replacement.
+
+    Each refit starts from the full fit's optimum plus BOOT_GRID (17 starts, not 4500): a
+    resample's optimum lies near the original one, and the coarse grid guards against a resample
+    moving to another basin. Pass `fit` to reuse a full fit already made.
+    """
+    n, d, l = _arrays(params, tokens, loss)
+    fit = fit_approach3(n, d, l, delta) if fit is None else fit
+    starts = np.vstack([_theta(fit), _grid(*BOOT_GRID.values())])
+    rng = np.random.default_rng(seed)
+    samples = {k: [] for k in CI_KEYS}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n.size, n.size)
+        refit = fit_approach3(n[idx], d[idx], l[idx], delta, starts=starts)
+        for k in CI_KEYS:
+            samples[k].append(refit[k])
+    ci = {k: [float(np.percentile(v, p)) for p in percentiles] for k, v in samples.items()}
+    return {"fit": fit, "ci": ci, "percentiles": list(percentiles), "n_boot": n_boot, "samples": samples}
+
+
+def _power_law(flops: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Slope and prefactor k of y = k C^slope, by least squares in log-log."""
+    slope, intercept = np.polyfit(np.log(flops), np.log(y), 1)
+    return float(slope), float(np.exp(intercept))
+
+
+def _group_budgets(log10_c: np.ndarray, tol: float) -> np.ndarray:
+    """Label points by compute budget: in sorted log10 C, a gap of more than tol starts a new one."""
+    order = np.argsort(log10_c)
+    labels = np.empty(log10_c.size, dtype=int)
+    labels[order] = np.concatenate([[0], np.cumsum(np.diff(log10_c[order]) > tol)])
+    return labels
+
+
+def fit_approach2(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: ArrayLike | None = None,
+                  *, budget: ArrayLike | None = None, tol: float = 0.05) -> dict:
+    """IsoFLOP profiles (Approach 2): per budget, the loss-minimizing N from a parabola in log N.
+
+    Points are grouped by compute: an explicit `budget` (nominal FLOPs per point, equal values
+    form a group) or else by log10 of `flops` (default 6 N D), a gap over `tol` between sorted
+    values separating two budgets. A budget needs at least 3 distinct sizes and a parabola opening
+    upward, otherwise it has no minimum and is skipped. N_opt(C) and D_opt(C) = C / (6 N_opt) are then fitted as power laws of C.
+    """
+    n, d, l = _arrays(params, tokens, loss)
+    c = _flops(n, d, flops)
+    if budget is None:
+        labels = _group_budgets(np.log10(c), tol)
+    else:
+        budget = _flops(n, d, budget)
+        labels = np.unique(budget, return_inverse=True)[1]
+    minima = []
+    for g in np.unique(labels):
+        m = labels == g
+        if np.unique(n[m]).size < 3:
+            continue
+        c_g = float(budget[m][0]) if budget is not None else float(np.exp(np.log(c[m]).mean()))
+        x = np.log(n[m])
+        curv, lin, const = np.polyfit(x, l[m], 2)
+        if curv <= 0:
+            continue
+        x_opt = -lin / (2 * curv)
+        n_opt = float(np.exp(x_opt))
+        minima.append({"flops": c_g, "N_opt": n_opt, "D_opt": c_g / (6.0 * n_opt),
+                       "loss_opt": float(const - lin**2 / (4 * curv)),
+                       "interior": bool(x.min() <= x_opt <= x.max()), "n_points": int(m.sum())})
+    if len(minima) < 2:
+        raise KcapError(f"Approach 2 needs at least 2 budgets with an IsoFLOP minimum, found {len(minima)}")
+    cs = np.array([m["flops"] for m in minima])
+    a, k_n = _power_law(cs, np.array([m["N_opt"] for m in minima]))
+    b, k_d = _power_law(cs, np.array([m["D_opt"] for m in minima]))
+    return {"a": a, "b": b, "N_coef": k_n, "D_coef": k_d, "minima": minima, "n_budgets": len(minima)}
+
+
+def fit_approach1(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: ArrayLike | None = None,
+                  n_bins: int = 40, *, drop_edges: bool = True) -> dict:
+    """Lower envelope of loss over FLOPs (Approach 1) from logged (run, step) points.
+
+    log10 FLOPs is cut into n_bins equal bins and each bin keeps its lowest-loss point; the
+    envelope's N and D are then fitted as power laws of C. With `drop_edges`, envelope points
+    from the smallest or largest model are dropped: there the true optimum may lie outside the
+    sizes trained, and the envelope only says "this size or beyond".
+    """
+    n, d, l = _arrays(params, tokens, loss)
+    c = _flops(n, d, flops)
+    log_c = np.log10(c)
+    edges = np.linspace(log_c.min(), log_c.max(), n_bins + 1)
+    bins = np.clip(np.digitize(log_c, edges) - 1, 0, n_bins - 1)
+    winners = {int(np.flatnonzero(bins == k)[np.argmin(l[bins == k])]) for k in np.unique(bins)}
+    env = np.array(sorted(winners, key=lambda i: c[i]))
+    if drop_edges:
+        env = env[(n[env] > n.min()) & (n[env] < n.max())]
+    if np.unique(c[env]).size < 2:
+        raise KcapError("Approach 1 needs at least 2 envelope points away from the smallest and largest model")
+    a, k_n = _power_law(c[env], n[env])
+    b, k_d = _power_law(c[env], d[env])
+    envelope = [{"flops": float(c[i]), "N": float(n[i]), "D": float(d[i]), "loss": float(l[i])} for i in env]
+    return {"a": a, "b": b, "N_coef": k_n, "D_coef": k_d, "envelope": envelope, "n_envelope": len(envelope)}

@@ -1,0 +1,61 @@
+"""Training-curve figures: loss vs compute (with the lower envelope) and passes to memorize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def compute_plot(points: dict, out: Path, envelope: dict | None = None, title: str = "") -> Path:
+    """Held-out loss vs training FLOPs, one curve per run (coloured by params), log FLOPs."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    runs = list(dict.fromkeys(points["run"]))
+    sizes = np.array([points["params"][points["run"].index(r)] for r in runs])
+    norm = matplotlib.colors.LogNorm(sizes.min(), max(sizes.max(), sizes.min() * 1.01))
+    cmap = plt.get_cmap("viridis")
+    run_arr = np.array(points["run"])
+    for r, n in zip(runs, sizes):
+        sel = run_arr == r
+        ax.plot(points["flops"][sel], points["loss"][sel], color=cmap(norm(n)), lw=1.2)
+    if envelope is not None:
+        ax.plot(envelope["flops"], envelope["loss"], "k--", lw=1.2, label="lower envelope")
+        ax.legend(fontsize=8)
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=ax, label="parameters")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs (exact count)")
+    ax.set_ylabel("held-out loss (nats/token)")
+    ax.set_title(title or "Loss vs compute")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
+
+
+def passes_plot(rows: list[dict], fit: dict, fraction: float, out: Path) -> Path:
+    """Exposures needed to reach ``fraction`` of final bits vs parameters, with the power-law fit."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    p = np.array([r["params"] for r in rows], float)
+    e = np.array([r["needed"] for r in rows], float)
+    ax.scatter(p, e, color="tab:blue", edgecolor="black", lw=0.5, zorder=3)
+    if fit.get("slope") is not None:
+        xs = np.geomspace(p.min() / 1.2, p.max() * 1.2, 50)
+        ax.plot(xs, fit["coefficient"] * xs ** fit["slope"], "r-", lw=1.2,
+                label=f"exposures ∝ params^{fit['slope']:.2f}")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel(f"exposures to reach {fraction:.0%} of final bits")
+    ax.set_title("Passes to memorize")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
