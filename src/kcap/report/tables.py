@@ -34,9 +34,9 @@ def measure_table(r: dict) -> None:
 
 
 def capacity_table(results: list[dict], title: str = "") -> None:
-    t = Table(title=title)
+    t = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     for col in ("model", "params", "bits", "bits_max", "stored", "bits/param", "bits_max/param"):
-        t.add_column(col, justify="right")
+        t.add_column(col, justify="right", no_wrap=True)
     for r in results:
         t.add_row(r.get("name", r.get("id", "")), _si(r["params"]), _si(r["bits"]), _si(r["bits_max"]),
                   f"{r['fraction_stored']:.1%}", f"{r['bits_per_param']:.3f}", f"{r['bits_max_per_param']:.3f}")
