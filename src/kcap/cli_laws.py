@@ -44,8 +44,9 @@ def fit_compute(
     pts = compute_points(source)
     if len(pts["params"]) < 6:
         raise KcapError(f"{len(pts['params'])} points are too few for a compute-law fit (need at least 6)")
-    fit3 = fit_approach3(pts["params"], pts["tokens"], pts["loss"])
-    boot_r = bootstrap_approach3(pts["params"], pts["tokens"], pts["loss"], n_boot=boot, fit=fit3)
+    with np.errstate(all="ignore"):  # degenerate fits overflow exp(a) on the way; the result says so
+        fit3 = fit_approach3(pts["params"], pts["tokens"], pts["loss"])
+        boot_r = bootstrap_approach3(pts["params"], pts["tokens"], pts["loss"], n_boot=boot, fit=fit3)
     result = {**fit3, "ci": boot_r["ci"], "n_boot": boot, "source": str(source)}
     try:
         result["approach1"] = {k: v for k, v in fit_approach1(pts["params"], pts["tokens"], pts["loss"],
@@ -64,8 +65,7 @@ def fit_compute(
 
         if "run" not in pts:
             raise KcapError("--plot draws training curves from the store; fit a CSV without --plot")
-        env = fit_approach1(pts["params"], pts["tokens"], pts["loss"], pts["flops"], drop_edges=False)["envelope"]
-        compute_plot(pts, plot, envelope={"flops": [e["flops"] for e in env], "loss": [e["loss"] for e in env]})
+        compute_plot(pts, plot)
     if as_json:
         typer.echo(_dump(result))
         return

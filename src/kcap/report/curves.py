@@ -9,10 +9,28 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 
-def compute_plot(points: dict, out: Path, envelope: dict | None = None, title: str = "") -> Path:
-    """Held-out loss vs training FLOPs, one curve per run (coloured by params), log FLOPs."""
+def lower_envelope(points: dict, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """min over runs of each run's loss curve (interpolated in log FLOPs, within its own range)."""
+    run_arr = np.array(points["run"])
+    grid = np.geomspace(points["flops"].min(), points["flops"].max(), n)
+    best = np.full(n, np.inf)
+    for r in dict.fromkeys(points["run"]):
+        sel = run_arr == r
+        f, loss = points["flops"][sel], points["loss"][sel]
+        order = np.argsort(f)
+        f, loss = f[order], loss[order]
+        inside = (grid >= f[0]) & (grid <= f[-1])
+        best[inside] = np.minimum(best[inside], np.interp(np.log(grid[inside]), np.log(f), loss))
+    ok = np.isfinite(best)
+    return grid[ok], best[ok]
+
+
+def compute_plot(points: dict, out: Path, title: str = "") -> Path:
+    """Held-out loss vs training FLOPs, one curve per run (coloured by params), log FLOPs, with
+    the lower envelope over runs (the best loss any size reached at each compute)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     runs = list(dict.fromkeys(points["run"]))
     sizes = np.array([points["params"][points["run"].index(r)] for r in runs])
@@ -22,9 +40,9 @@ def compute_plot(points: dict, out: Path, envelope: dict | None = None, title: s
     for r, n in zip(runs, sizes):
         sel = run_arr == r
         ax.plot(points["flops"][sel], points["loss"][sel], color=cmap(norm(n)), lw=1.2)
-    if envelope is not None:
-        ax.plot(envelope["flops"], envelope["loss"], "k--", lw=1.2, label="lower envelope")
-        ax.legend(fontsize=8)
+    ef, el = lower_envelope(points)
+    ax.plot(ef, el, "k--", lw=1.2, label="lower envelope")
+    ax.legend(fontsize=8)
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, label="parameters")
     ax.set_xscale("log")
@@ -51,6 +69,9 @@ def passes_plot(rows: list[dict], fit: dict, fraction: float, out: Path) -> Path
         ax.legend(fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameters")
     ax.set_ylabel(f"exposures to reach {fraction:.0%} of final bits")
     ax.set_title("Passes to memorize")
