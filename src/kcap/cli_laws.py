@@ -110,6 +110,10 @@ def fit_capacity_cmd(
         typer.echo(f"capacity ratio R = {fit['ratio']:.3f} bits/param [{fit['ci'][0]:.3f}, {fit['ci'][1]:.3f}] "
                    f"from {fit['n_capacity_bound']} capacity-bound of {fit['n_runs']} runs; "
                    f"peak bits/param {fit['peak_ratio']:.3f}")
+    names = fit.get("runs") or [f"row {i + 1}" for i in range(fit["n_runs"])]
+    data_bound = [n for n, bound in zip(names, fit["capacity_bound"]) if not bound]
+    if data_bound:
+        typer.echo(f"data-bound (hold all their data; not used for R): {', '.join(data_bound)}")
 
 
 @fit_app.command("passes")

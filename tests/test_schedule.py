@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from kcap.laws.passes import exposures_to_reach, fit_passes
+from kcap.train.config import TrainConfig, paper_defaults
+from kcap.train.schedule import lr_at
+
+
+def test_warmup_then_cosine_to_a_tenth():
+    total, warm, peak = 1000, 100, 1e-3
+    lrs = [lr_at(s, total, peak, warm) for s in range(total)]
+    assert lrs[0] == pytest.approx(peak / warm) and lrs[warm - 1] == pytest.approx(peak)
+    assert lrs[warm] == pytest.approx(peak) and lrs[-1] == pytest.approx(0.1 * peak)
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))  # monotone decay
+
+
+@pytest.mark.parametrize("n,e,expected", [(10_000, 1000, (1e-3, 0.02, 24)), (100_000, 1000, (1e-3, 0.02, 192)),
+                                          (1_000_000, 1000, (5e-4, 0.01, 192)), (10_000_000, 1000, (3e-4, 0.001, 1536)),
+                                          (100_000, 100, (1e-3, 0.01, 192)), (1_000_000, 100, (5e-4, 0.01, 192))])
+def test_paper_defaults(n, e, expected):
+    d = paper_defaults(n, e)
+    assert (d["lr"], d["wd"], d["batch"]) == expected
+    cfg = TrainConfig(exposures=e).resolved(n)
+    assert (cfg.lr, cfg.wd, cfg.batch) == expected
+
+
+def test_user_values_win_over_paper_defaults():
+    cfg = TrainConfig(exposures=100, lr=3e-3, batch=8).resolved(1000)
+    assert cfg.lr == 3e-3 and cfg.batch == 8 and cfg.wd == 0.01
+
+
+def test_exposures_to_reach_interpolates():
+    e = np.array([0, 10, 20, 30, 40.0])
+    bits = np.array([0, 10, 50, 90, 100.0])
+    assert exposures_to_reach(e, bits, 0.9) == pytest.approx(30.0)
+    assert exposures_to_reach(e, bits, 0.7) == pytest.approx(25.0)
+    assert exposures_to_reach(e, -bits, 0.9) is None
+
+
+def test_passes_power_law():
+    p = np.array([1e4, 1e5, 1e6])
+    fit = fit_passes(p, 1000 * p**-0.5)
+    assert fit["slope"] == pytest.approx(-0.5) and fit["coefficient"] == pytest.approx(1000)
