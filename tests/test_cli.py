@@ -31,7 +31,7 @@ def test_data_and_train_and_measure_and_runs(tmp_path):
     for key in ("seed", "vocab_size", "attributes", "bits_max"):
         assert key in meta
     p = kcap("train", "--data", data, "--out", run, "--layers", 1, "--heads", 2, "--d-model", 16,
-             "--exposures", 2, "--batch", 4, "--seq", 64, "--lr", "3e-3", "--quiet")
+             "--exposures", 2, "--batch", 4, "--seq", 128, "--lr", "3e-3", "--quiet")
     assert p.returncode == 0, p.stderr
     p = kcap("measure", run, "--json")
     assert p.returncode == 0, p.stderr

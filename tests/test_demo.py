@@ -9,7 +9,7 @@ from kcap.train.config import TrainConfig
 
 def test_demo_pipeline_on_a_tiny_config(tmp_path):
     cfg = DemoConfig(people=60, exposures=2, sizes=((1, 8, 2), (1, 16, 2)),
-                     train=TrainConfig(lr=1e-2, wd=0.01, batch=4, seq=64, warmup=2, device="cpu"))
+                     train=TrainConfig(lr=1e-2, wd=0.01, batch=4, seq=128, warmup=2, device="cpu"))
     results = run_demo(cfg, tmp_path / "demo")
     saved = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert [r["name"] for r in saved] == [r["name"] for r in results] == ["gpt2-1x8x2", "gpt2-1x16x2"]

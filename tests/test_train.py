@@ -11,7 +11,7 @@ from kcap.store.db import RunStore
 from kcap.train.config import TrainConfig
 from kcap.train.loop import train
 
-TINY = dict(exposures=6, lr=1e-2, wd=0.01, batch=8, seq=64, warmup=5, device="cpu", log_every=5)
+TINY = dict(exposures=6, lr=1e-2, wd=0.01, batch=8, seq=128, warmup=5, device="cpu", log_every=5)
 
 
 def test_tiny_run_learns_and_stores_bits(small_bios, tmp_path):
@@ -97,3 +97,24 @@ def test_store_migrates_a_version_1_store(tmp_path):
     with RunStore(path) as store:
         assert store.conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
         assert store.points("nothing") == []
+
+
+def test_tiny_populations_train_and_measure(tmp_path):
+    """N = 1 leaves no free name for a held-out set; N = 3 leaves fewer than asked for."""
+    from kcap.knowledge.bios import write_bios
+
+    for n in (1, 3):
+        write_bios(tmp_path / f"d{n}", n, seed=0)
+        s = train(tmp_path / f"d{n}", ModelSpec(layers=1, heads=2, d_model=8),
+                  TrainConfig(**{**TINY, "exposures": 2, "batch": 2}), tmp_path / f"r{n}", progress=False)
+        r = measure_run(tmp_path / f"r{n}")
+        assert r["people"] == n and s["steps"] >= 1
+        assert (s["final_heldout_loss"] is None) == (n == 1)
+
+
+def test_seq_shorter_than_a_biography_is_refused(small_bios, tmp_path):
+    from kcap.errors import KcapError
+
+    with pytest.raises(KcapError, match="shorter than a biography"):
+        train(small_bios, ModelSpec(layers=1, heads=2, d_model=8), TrainConfig(**{**TINY, "seq": 16}),
+              tmp_path / "r", progress=False)

@@ -106,6 +106,15 @@ class Atlas:
     def n_templates(self) -> int:
         return self.start["pre"].shape[1]
 
+    def max_bio_tokens(self) -> int:
+        """An upper bound on a biography's length (separator included), over all renderings."""
+        templates = (self.length["pre"] + self.length["post"]).max(axis=(1, 2)).sum()
+        values = (self.length["month"].max() + self.length["day"].max() + self.length["year"].max()
+                  + sum(self.length[k].max() for k in ("birth_city", "university", "major", "employer",
+                                                        "working_city")))
+        names = sum(self.length[k].max() for k in ("first", "middle", "last"))
+        return int(1 + templates + values + names + (N_ATTR - 1) * self.length["pronoun"].max())
+
 
 @dataclass
 class Rendered:

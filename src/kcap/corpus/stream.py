@@ -123,16 +123,18 @@ def windows(chunks: Iterator[np.ndarray], seq: int, rows: int, pad: int) -> Iter
         yield x.reshape(n_rows, seq), y.reshape(n_rows, seq)
 
 
-def heldout_windows(stream: BioStream, count: int, seq: int) -> tuple[np.ndarray, np.ndarray]:
+def heldout_windows(stream: BioStream, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Windows (inputs, targets) of ``count`` biographies of people the model never trains on.
 
     Packed and cut exactly like the training stream, each held-out person rendered once (with a
     fresh random template and order: what is learnable is the templates and the value and name
-    formats, not the facts, which are new).
+    formats, not the facts, which are new). None if no held-out person can be made.
     """
     people = heldout_people(stream.dataset.people, count, stream.dataset.seed)
+    if len(people) == 0:  # a population so small that every possible name is taken
+        return None
     rng = np.random.default_rng(np.random.SeedSequence([stream.dataset.seed, _HELDOUT_STREAM]))
-    templates, order = draw_choices(rng, count, stream.atlas.n_templates)
+    templates, order = draw_choices(rng, len(people), stream.atlas.n_templates)
     tokens = render(stream.atlas, people, templates, order).tokens
     (x, y), = windows(iter([tokens]), seq, n_windows(len(tokens), seq), pad=stream.atlas.tokens[stream.atlas.sep])
     return x, y

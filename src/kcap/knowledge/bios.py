@@ -203,22 +203,32 @@ def load_bios(path: Path, verify: bool = True) -> BioSDataset:
 
 
 def heldout_people(people: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """``count`` people who are not in ``people``: for a held-out loss of what is learnable
+    """Up to ``count`` people who are not in ``people``: for a held-out loss of what is learnable
     beyond memorized facts (templates, the shape of names and values).
 
     Every field is drawn uniformly from the values the population itself uses, so every token of a
     held-out biography is in the dataset's vocabulary; full names never equal a population name.
+    A tiny population may leave fewer than ``count`` new names (none for N = 1): fewer are returned.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x48454C44]))  # 'HELD'
     used = {f: np.unique(people[:, COL[f]]) for f in FIELDS}
-    taken = set((people[:, :3].astype(np.int64) @ np.array([1 << 32, 1 << 16, 1])).tolist())
+    key = np.array([1 << 32, 1 << 16, 1])
+    taken = set((people[:, :3].astype(np.int64) @ key).tolist())
+    space = len(used["first"]) * len(used["middle"]) * len(used["last"])
+    count = min(count, space - len(taken))
+    if space <= 4 * (count + len(taken)):
+        # few possible names: enumerate the free ones and pick without replacement
+        grid = np.stack(np.meshgrid(used["first"], used["middle"], used["last"], indexing="ij"), -1).reshape(-1, 3)
+        free = grid[[k not in taken for k in (grid.astype(np.int64) @ key).tolist()]]
+        names = free[rng.choice(len(free), size=count, replace=False)]
+    else:  # many: rejection sampling, rarely more than one pass
+        names = np.empty((0, 3), np.int64)
+        while len(names) < count:
+            cand = np.stack([rng.choice(used[f], size=count) for f in FIELDS[:3]], axis=1).astype(np.int64)
+            keep = [i for i, k in enumerate((cand @ key).tolist()) if k not in taken and not taken.add(k)]
+            names = np.concatenate([names, cand[keep]])[:count]
     out = np.empty((count, len(FIELDS)), np.uint16)
-    filled = 0
-    while filled < count:  # rejection of existing names; rarely more than one pass
-        batch = np.stack([rng.choice(used[f], size=count) for f in FIELDS], axis=1).astype(np.uint16)
-        keys = batch[:, :3].astype(np.int64) @ np.array([1 << 32, 1 << 16, 1])
-        fresh = [i for i, k in enumerate(keys.tolist()) if k not in taken and not taken.add(k)]
-        take = batch[fresh][: count - filled]
-        out[filled:filled + len(take)] = take
-        filled += len(take)
+    out[:, :3] = names
+    for f in FIELDS[3:]:
+        out[:, COL[f]] = rng.choice(used[f], size=count)
     return out

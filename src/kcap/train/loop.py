@@ -75,6 +75,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     model = GPT(model_cfg)
     params = param_breakdown(model, used_tokens=stream.used_tokens())
 
+    longest = stream.atlas.max_bio_tokens()
+    if cfg.seq < longest:  # measurement feeds whole biographies: the model must have seen such windows
+        raise KcapError(f"--seq {cfg.seq} is shorter than a biography can be ({longest} tokens); use --seq {longest} or more")
     total_tokens = stream.total_tokens()
     steps = math.ceil(n_windows(total_tokens, cfg.seq) / cfg.batch)
     warmup = cfg.warmup if cfg.warmup is not None else min(1000, steps // 10)
@@ -108,7 +111,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     do_step = make_step(model, step_model, optimizer, cfg, device)
     peak = peak_flops(device_name(device))
 
-    held_x, held_y = heldout_windows(stream, cfg.heldout, cfg.seq) if eval_every else (None, None)
+    heldout = heldout_windows(stream, cfg.heldout, cfg.seq) if eval_every else None
     targets = total_tokens - 1  # every stream token but the first is a target exactly once
     records: list[dict] = []
     metrics_f = open(out / rundir.METRICS, "w")
@@ -135,7 +138,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             if peak:
                 rec["mfu"] = tok_s * flops_per_token / peak
             if evaluate:
-                rec["heldout_loss"] = heldout_loss(model, held_x, held_y, device)
+                if heldout is not None:
+                    rec["heldout_loss"] = heldout_loss(model, *heldout, device)
                 if probe is not None:
                     rec.update(probe(model))
                     model.train()
