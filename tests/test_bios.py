@@ -163,3 +163,15 @@ def test_heldout_people_are_new_and_in_vocabulary(small_bios):
     assert len(set(held_names)) == 300 and not train_names & set(held_names)
     for f in FIELDS:
         assert set(np.unique(held[:, COL[f]])) <= set(np.unique(ds.people[:, COL[f]]))
+
+
+def test_vocabulary_has_only_the_pronouns_of_genders_present():
+    from kcap.knowledge.bios import COL, used_words
+    from kcap.knowledge.pools import load_pools
+
+    pools = load_pools()
+    pop = generate_people(1, 0, pools)
+    g = int(pop[0, COL["gender"]])
+    words = used_words(pop, pools)
+    assert {"He", "his"} <= words if g == 0 else {"She", "her"} <= words
+    assert not ({"She", "her"} & words if g == 0 else {"He", "his"} & words)

@@ -61,3 +61,51 @@ def test_bad_csv_is_one_line(tmp_path, content, needle):
 def test_optimal_needs_one_of_flops_or_params():
     p = kcap("optimal")
     assert p.returncode == 2 and "exactly one" in p.stderr
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("params,tokens,loss\n1,2,3\n4,5\n", "row 3: column 'loss' is not a number"),  # short row
+    ("params,tokens,loss,flops\n1,2,3,-1\n", "'flops' must hold positive"),
+    ("params,tokens,loss,flops\n1,2,3,x\n", "'flops' is not a number"),
+])
+def test_bad_compute_csv_rows_are_one_line(tmp_path, content, needle):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(content)
+    p = kcap("fit", "compute", csv)
+    assert p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_capacity_csv_allows_nonpositive_bits_and_a_bom(tmp_path):
+    from kcap.laws.inputs import capacity_points
+
+    csv = tmp_path / "cap.csv"
+    csv.write_bytes("\ufeffparams,bits,bits_max\n100,-3,50\n200,0,50\n".encode())
+    t = capacity_points(csv)
+    assert list(t["bits"]) == [-3, 0] and list(t["params"]) == [100, 200]
+
+
+def test_optimal_params_beyond_the_name_space_says_so():
+    p = kcap("optimal", "--params", "7e9")
+    assert p.returncode == 0 and "N0" in p.stdout, p.stdout
+
+
+def test_optimal_people_solve_includes_name_bits():
+    from kcap.cli_laws import _bios_people_for_bits
+    from kcap.knowledge.info import bios_bits_max
+
+    n = _bios_people_for_bits(2e6)
+    assert bios_bits_max(n)["total"] == pytest.approx(2e6, rel=1e-9)
+    assert n < 2e6 / 47.59  # names carry bits too: fewer people than the values alone would give
+
+
+def test_optimal_refuses_exposures_the_paper_has_no_ratio_for():
+    p = kcap("optimal", "--params", "1e6", "--exposures", "300")
+    assert p.returncode == 2 and "100 and 1000" in p.stderr and p.stdout == ""
+
+
+def test_fit_capacity_all_data_bound_says_lower_bound(tmp_path):
+    csv = tmp_path / "cap.csv"
+    csv.write_text("params,bits,bits_max\n" + "".join(f"{p},{100},{100}\n" for p in (1000, 2000, 4000, 8000)))
+    p = kcap("fit", "capacity", csv)
+    assert p.returncode == 0, p.stderr
+    assert "lower bound" in p.stdout

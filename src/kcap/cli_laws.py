@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -104,12 +103,12 @@ def fit_capacity_cmd(
     if as_json:
         typer.echo(_dump(fit))
         return
-    if fit.get("ratio") is None:
-        typer.echo(f"no capacity-bound runs among {fit['n_runs']}: every model holds all its data")
-    else:
-        typer.echo(f"capacity ratio R = {fit['ratio']:.3f} bits/param [{fit['ci'][0]:.3f}, {fit['ci'][1]:.3f}] "
-                   f"from {fit['n_capacity_bound']} capacity-bound of {fit['n_runs']} runs; "
-                   f"peak bits/param {fit['peak_ratio']:.3f}")
+    typer.echo(f"capacity ratio R = {fit['ratio']:.3f} bits/param [{fit['ci'][0]:.3f}, {fit['ci'][1]:.3f}] "
+               f"from {fit['n_capacity_bound']} capacity-bound of {fit['n_runs']} runs; "
+               f"peak bits/param {fit['peak_ratio']:.3f}")
+    if not fit["converged"]:
+        typer.echo("the capacity-bound set did not settle (e.g. every model holds all its data): "
+                   "R is only a lower bound; add larger datasets or smaller models")
     names = fit.get("runs") or [f"row {i + 1}" for i in range(fit["n_runs"])]
     data_bound = [n for n, bound in zip(names, fit["capacity_bound"]) if not bound]
     if data_bound:
@@ -165,20 +164,40 @@ def optimal(
         typer.echo(f"  N_opt = {r['N_opt']:.4g} params, D_opt = {r['D_opt']:.4g} tokens, "
                    f"{r['tokens_per_param']:.1f} tokens/param{_interval(law, flops)}")
         return
+    ratio, where = _capacity_ratio(capacity, exposures)  # checked before anything is printed
     d = tokens_for_params(law, params)
     typer.echo(f"P = {params:.4g} parameters:")
     typer.echo(f"  compute law ({law.get('source', fit)}): compute-optimal on {d:.4g} tokens "
                f"({d / params:.1f} tokens/param, C = {6 * params * d:.3g} FLOPs)")
-    ratio, where = _capacity_ratio(capacity, exposures)
     bits = ratio * params
-    from kcap.knowledge.info import ATTRIBUTE_SPACE
+    from kcap.knowledge.info import NAME_SPACE
 
-    per_person = math.log2(ATTRIBUTE_SPACE)
-    people = bits / per_person
+    people = _bios_people_for_bits(bits)
+    if people is None:
+        typer.echo(f"  capacity law ({where}): holds {bits:.4g} bits of knowledge, more than a bioS population "
+                   f"of all N0 = {NAME_SPACE:.3g} possible names carries")
+        return
     tokens = exposures * people * _tokens_per_biography()
-    typer.echo(f"  capacity law ({where}): holds {bits:.4g} bits of knowledge, e.g. {people:.4g} bioS people "
-               f"({per_person:.1f} bits each), which need {exposures} exposures = {tokens:.4g} tokens "
-               f"({tokens / params:.1f} tokens/param) in kcap's bioS format")
+    typer.echo(f"  capacity law ({where}): holds {bits:.4g} bits of knowledge, e.g. a bioS population of "
+               f"{people:.4g} people ({bits / people:.1f} bits each, names included), which needs {exposures} "
+               f"exposures = {tokens:.4g} tokens ({tokens / params:.1f} tokens/param) in kcap's bioS format")
+
+
+def _bios_people_for_bits(bits: float) -> float | None:
+    """The N whose bioS bits_max(N) = N·log2(N0/N) + N·log2(S0) equals ``bits``; None past N = N0.
+
+    bits_max(N) increases on (0, N0] (its derivative log2(N0/N) + log2(S0) - 1/ln 2 is positive),
+    so the root is unique."""
+    from scipy.optimize import brentq
+
+    from kcap.knowledge.info import NAME_SPACE, bios_bits_max
+
+    f = lambda n: bios_bits_max(n)["total"] - bits  # noqa: E731
+    if bits <= 0:
+        return 0.0
+    if f(NAME_SPACE) < 0:
+        return None
+    return float(brentq(f, 1e-9, NAME_SPACE, rtol=1e-12))
 
 
 def _load_fit(path: Path | None) -> dict:
@@ -206,10 +225,15 @@ def _interval(law: dict, flops: float) -> str:
     return f"; N_opt 90% interval [{lo:.4g}, {hi:.4g}]"
 
 
+PAPER_CAPACITY = {100: 1.0, 1000: 2.0}  # SCIENCE.md: ~1 bit/param at 100 exposures, ~2 at 1000
+
+
 def _capacity_ratio(path: Path | None, exposures: int) -> tuple[float, str]:
     if path is None:
-        # the paper: ~2 bits/param at 1000 exposures, ~1 bit/param at 100
-        return (2.0, "paper, 1000 exposures") if exposures >= 1000 else (1.0, "paper, 100 exposures")
+        if exposures not in PAPER_CAPACITY:
+            raise KcapError(f"--exposures {exposures}: the paper gives a capacity ratio only at 100 and 1000 "
+                            "exposures; pass --capacity FIT (from `kcap fit capacity --out`) for others")
+        return PAPER_CAPACITY[exposures], f"paper, {exposures} exposures"
     try:
         fit = json.loads(Path(path).read_text())
         return float(fit["ratio"]), str(path)

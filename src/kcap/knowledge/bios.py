@@ -90,8 +90,8 @@ def used_words(people: np.ndarray, pools: Pools) -> set[str]:
         for t in pools.templates[attr]:
             words.update(split_words(t.replace("{subject}", "").replace("{value}", "")
                                      .replace("{possessive}", "")))
-    for forms in PRONOUNS.values():
-        words.update(forms)
+    for g in np.unique(people[:, COL["gender"]]):  # only the pronouns of genders present
+        words.update(forms[g] for forms in PRONOUNS.values())
     strings = value_strings(pools)
     for field, texts in strings.items():
         for i in np.unique(people[:, COL[field]]):

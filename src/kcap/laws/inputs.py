@@ -20,44 +20,56 @@ from kcap.errors import KcapError
 from kcap.store.db import RunStore
 
 
-def read_csv(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+def read_csv(path: Path, required: tuple[str, ...], positive: tuple[str, ...] | None = None,
+             optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Numeric columns of a CSV table. ``required`` and (when present) ``optional`` columns must be
+    finite numbers in every row; those in ``positive`` (default: all of them) must also be > 0.
+    Other columns are kept when numeric and ignored otherwise."""
     path = Path(path)
+    positive = required + optional if positive is None else positive
     if not path.is_file():
         raise KcapError(f"input file {path} does not exist")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise KcapError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(required)})")
-        rows = list(reader)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets write a BOM
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames or []
+            missing = [c for c in required if c not in fields]
+            if missing:
+                raise KcapError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(required)})")
+            rows = list(reader)
+    except UnicodeDecodeError:
+        raise KcapError(f"{path} is not a UTF-8 text CSV file") from None
     if not rows:
         raise KcapError(f"{path} has no rows")
+    checked = [c for c in required + optional if c in fields]
     out = {}
-    for col in reader.fieldnames:
-        try:
-            out[col] = np.array([float(r[col]) for r in rows])
-        except ValueError:
-            if col in required:
-                bad = next(i for i, r in enumerate(rows) if not _is_float(r[col]))
-                raise KcapError(f"{path}, row {bad + 2}: column {col!r} is not a number: {rows[bad][col]!r}") from None
-    for col in required:
-        if not (np.isfinite(out[col]).all() and (out[col] > 0).all()):
-            raise KcapError(f"{path}: column {col!r} must hold positive finite numbers")
+    for col in fields:
+        values = [_to_float(r.get(col)) for r in rows]  # a short row leaves None in its missing cells
+        bad = next((i for i, v in enumerate(values) if v is None), None)
+        if bad is None:
+            out[col] = np.array(values)
+        elif col in checked:
+            raise KcapError(f"{path}, row {bad + 2}: column {col!r} is not a number: {rows[bad].get(col)!r}")
+    for col in checked:
+        v = out[col]
+        if not np.isfinite(v).all():
+            raise KcapError(f"{path}: column {col!r} must hold finite numbers")
+        if col in positive and not (v > 0).all():
+            raise KcapError(f"{path}: column {col!r} must hold positive numbers")
     return out
 
 
-def _is_float(s: str) -> bool:
+def _to_float(s: str | None) -> float | None:
     try:
-        float(s)
-        return True
-    except ValueError:
-        return False
+        return float(s)
+    except (TypeError, ValueError):
+        return None
 
 
 def compute_points(source: str | Path = "store") -> dict[str, np.ndarray]:
     """params, tokens, loss, flops arrays for the compute law (and ``run`` ids from the store)."""
     if str(source) != "store":
-        t = read_csv(Path(source), ("params", "tokens", "loss"))
+        t = read_csv(Path(source), ("params", "tokens", "loss"), optional=("flops",))
         t.setdefault("flops", 6 * t["params"] * t["tokens"])
         return t
     cols = {k: [] for k in ("params", "tokens", "loss", "flops", "run")}
@@ -78,7 +90,8 @@ def compute_points(source: str | Path = "store") -> dict[str, np.ndarray]:
 def capacity_points(source: str | Path = "store") -> dict[str, np.ndarray]:
     """params, bits, bits_max arrays (plus people and exposures from the store)."""
     if str(source) != "store":
-        return read_csv(Path(source), ("params", "bits", "bits_max"))
+        # a model can store nothing or less than nothing (bits <= 0): only params and bits_max must be > 0
+        return read_csv(Path(source), ("params", "bits", "bits_max"), positive=("params", "bits_max"))
     with RunStore() as store:
         rows = store.runs(measured_only=True)
     if not rows:

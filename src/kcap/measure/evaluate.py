@@ -52,8 +52,8 @@ def token_losses(model: GPT, tokens: np.ndarray, offsets: np.ndarray, device: to
         mask = pad_cols[None, :width] < n_tok[:, None]
         x_np = np.where(mask, tokens[np.minimum(idx, len(tokens) - 1)], 0).astype(np.int64)
         x = torch.from_numpy(x_np).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(x[:, :-1])
+        # fp32 on every device: bits are a sum of tiny per-token losses, which bf16 would round
+        logits = model(x[:, :-1])
         logp = torch.log_softmax(logits.float(), dim=-1)
         target = x[:, 1:]
         nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
