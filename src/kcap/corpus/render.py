@@ -19,7 +19,7 @@ import numpy as np
 
 from kcap.knowledge.bios import COL, value_strings
 from kcap.knowledge.pools import PRONOUNS, SENTENCE_ATTRIBUTES, Pools
-from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN, split_words
+from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR, UNKNOWN, split_words
 
 N_ATTR = len(SENTENCE_ATTRIBUTES)
 SEG_PER_SENTENCE = 8
@@ -64,10 +64,11 @@ class Atlas:
     length: dict[str, np.ndarray]
     pre_possessive: np.ndarray  # (6, T) token offset of {possessive} in the pre piece, or -1
     post_possessive: np.ndarray  # (6, T) same in the post piece
-    sep: int
+    sep: int  # start of the lead piece: the separator, then the domain token if the dataset has one
+    lead_len: int = 1
 
     @classmethod
-    def build(cls, pools: Pools, vocab: dict[str, int]) -> "Atlas":
+    def build(cls, pools: Pools, vocab: dict[str, int], domain: bool = False) -> "Atlas":
         b = _AtlasBuilder(vocab)
         start, length = {}, {}
 
@@ -98,9 +99,10 @@ class Atlas:
             start[k], length[k] = start[k].reshape(N_ATTR, n_t, 2), length[k].reshape(N_ATTR, n_t, 2)
         # the separator is a special token: it has no text to split, so it gets a piece of its own
         sep = b.n
-        b.pieces.append([vocab[SEPARATOR]])
+        lead = [vocab[SEPARATOR]] + ([vocab[DOMAIN]] if domain else [])
+        b.pieces.append(lead)
         tokens = np.asarray([i for p in b.pieces for i in p], np.int32)
-        return cls(tokens, start, length, pre_poss, post_poss, sep)
+        return cls(tokens, start, length, pre_poss, post_poss, sep, len(lead))
 
     @property
     def n_templates(self) -> int:
@@ -113,7 +115,7 @@ class Atlas:
                   + sum(self.length[k].max() for k in ("birth_city", "university", "major", "employer",
                                                         "working_city")))
         names = sum(self.length[k].max() for k in ("first", "middle", "last"))
-        return int(1 + templates + values + names + (N_ATTR - 1) * self.length["pronoun"].max())
+        return int(self.lead_len + templates + values + names + (N_ATTR - 1) * self.length["pronoun"].max())
 
 
 @dataclass
@@ -183,7 +185,7 @@ def _segments(atlas: Atlas, people: np.ndarray, templates: np.ndarray, order: np
         st[:, 0, SUBJ + j] = atlas.start[f][p[:, COL[f]]]
         ln[:, 0, SUBJ + j] = atlas.length[f][p[:, COL[f]]]
     st = np.concatenate([np.full((B, 1), atlas.sep), st.reshape(B, -1)], axis=1)
-    ln = np.concatenate([np.ones((B, 1), np.int64), ln.reshape(B, -1)], axis=1)
+    ln = np.concatenate([np.full((B, 1), atlas.lead_len, np.int64), ln.reshape(B, -1)], axis=1)
     return st, ln
 
 

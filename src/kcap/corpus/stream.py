@@ -34,6 +34,39 @@ def fixed_choices(dataset: BioSDataset, atlas: Atlas) -> tuple[np.ndarray, np.nd
     return draw_choices(rng, dataset.n_people, atlas.n_templates, employer_first=True)
 
 
+class WindowedStream:
+    """What the training loop needs of a stream, given ``chunks()``, ``total_tokens()`` and ``pad``:
+    batches of windows cut from the chunks, and their count. Datasets without held-out people
+    return None from ``heldout``."""
+
+    def n_windows(self, seq: int) -> int:
+        return n_windows(self.total_tokens(), seq)
+
+    def batches(self, seq: int, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return windows(self.chunks(), seq, batch, pad=self.pad)
+
+    def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
+
+
+def make_stream(dataset, exposures: int, seed: int = 0):
+    """The training stream of any dataset kind (bioS with or without junk, bioD, random strings)."""
+    if dataset.kind == "bioD":
+        from kcap.corpus.biod import BioDStream
+
+        return BioDStream(dataset, exposures, seed)
+    if dataset.kind == "random":
+        from kcap.corpus.random_strings import RandomStream
+
+        return RandomStream(dataset, exposures, seed)
+    stream = BioStream(dataset, exposures, seed)
+    if dataset.junk:
+        from kcap.corpus.junk import JunkStream
+
+        return JunkStream(stream, seed)
+    return stream
+
+
 @dataclass
 class BioStream:
     """E exposures of a bioS dataset as a deterministic sequence of token chunks."""
@@ -45,7 +78,8 @@ class BioStream:
     _fixed: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None)
 
     def __post_init__(self):
-        self.atlas = Atlas.build(load_pools(self.dataset.meta["pool_version"]), self.dataset.vocab())
+        self.atlas = Atlas.build(load_pools(self.dataset.meta["pool_version"]), self.dataset.vocab(),
+                                 domain=self.dataset.domain_token)
         if self.dataset.variant == "simple":
             self._fixed = fixed_choices(self.dataset, self.atlas)
 
@@ -80,12 +114,31 @@ class BioStream:
         appears; bioS simple emits only the words of its fixed renderings, counted exactly.
         """
         vocab = self.dataset.vocab()
-        if self._fixed is None:
+        if self._fixed is None or self.dataset.junk:  # junk may emit any vocabulary entry
             return len(vocab) - 1
         seen = np.zeros(len(vocab), bool)
         for chunk in self._round(0):
             seen[np.unique(chunk)] = True
         return int(seen.sum())
+
+    @property
+    def pad(self) -> int:
+        """Input id of padding positions (their targets are -1, ignored by the loss)."""
+        return int(self.atlas.tokens[self.atlas.sep])
+
+    def max_doc_tokens(self) -> int:
+        """An upper bound on a biography's length: a training window must hold a whole one."""
+        return self.atlas.max_bio_tokens()
+
+    def n_windows(self, seq: int) -> int:
+        return n_windows(self.total_tokens(), seq)
+
+    def batches(self, seq: int, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Training batches (inputs, targets) of ``batch`` windows, the last one possibly short."""
+        return windows(self.chunks(), seq, batch, pad=self.pad)
+
+    def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
+        return heldout_windows(self, count, seq)
 
     def total_tokens(self) -> int:
         """Exact length of the stream, computed from biography lengths without rendering."""
@@ -136,5 +189,5 @@ def heldout_windows(stream: BioStream, count: int, seq: int) -> tuple[np.ndarray
     rng = np.random.default_rng(np.random.SeedSequence([stream.dataset.seed, _HELDOUT_STREAM]))
     templates, order = draw_choices(rng, len(people), stream.atlas.n_templates)
     tokens = render(stream.atlas, people, templates, order).tokens
-    (x, y), = windows(iter([tokens]), seq, n_windows(len(tokens), seq), pad=stream.atlas.tokens[stream.atlas.sep])
+    (x, y), = windows(iter([tokens]), seq, n_windows(len(tokens), seq), pad=stream.pad)
     return x, y

@@ -7,7 +7,6 @@ renders text: ``kcap.corpus`` turns people into token streams. The dataset direc
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from kcap.knowledge.pools import (
     load_pools,
 )
 from kcap.knowledge.tokenizer import (
+    DOMAIN,
     SEPARATOR,
     build_tokenizer,
     load_tokenizer,
@@ -44,6 +44,7 @@ FIELDS = ("first", "middle", "last", "month", "day", "year",
 COL = {f: i for i, f in enumerate(FIELDS)}
 VARIANTS = ("multi", "simple")
 DATASET_FORMAT = 1
+JUNK_POPULATION = 0x4A554E4B  # 'JUNK': RNG stream id of the fixed junk population
 
 
 def field_sizes(pools: Pools) -> dict[str, int]:
@@ -101,6 +102,18 @@ def used_words(people: np.ndarray, pools: Pools) -> set[str]:
     return words
 
 
+def all_words(pools: Pools) -> set[str]:
+    """Every token any bioS biography can contain (every pool entry, both genders)."""
+    everyone = np.zeros((1, len(FIELDS)), np.uint16)
+    words = used_words(everyone, pools) | {w for forms in PRONOUNS.values() for w in forms}
+    for texts in value_strings(pools).values():
+        for t in texts:
+            words.update(split_words(t))
+    for c in pools.cities:
+        words.update(split_words(c))
+    return words
+
+
 @dataclass(frozen=True)
 class BioSDataset:
     """A bioS dataset directory, loaded and checked."""
@@ -109,10 +122,25 @@ class BioSDataset:
     meta: dict
     people: np.ndarray
     tokenizer_path: Path
+    junk_people: np.ndarray | None = None  # the fixed junk population, if the dataset has one
+
+    @property
+    def kind(self) -> str:
+        return "bioS"
 
     @property
     def variant(self) -> str:
         return self.meta["variant"]
+
+    @property
+    def junk(self) -> dict | None:
+        """{"fraction": F, "people": M or None (fresh junk)} or None without junk."""
+        j = self.meta.get("junk")
+        return j if j and j["fraction"] > 0 else None
+
+    @property
+    def domain_token(self) -> bool:
+        return bool(self.meta.get("domain_token", False))
 
     @property
     def seed(self) -> int:
@@ -126,18 +154,28 @@ class BioSDataset:
         return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_fraction: float = 0.0,
+               junk_people: int | None = None, domain_token: bool = False) -> dict:
+    """Generate a bioS population and write its dataset directory; returns dataset.json's content.
 
+    ``junk_fraction`` F > 0 makes a share F of the training tokens junk biographies, of a fixed
+    population of ``junk_people`` people stored here, or of fresh people (None). ``domain_token``
+    prepends a special token to every useful biography. Junk carries no bits: bits_max is unchanged.
+    """
+    from kcap.knowledge.datasets import sha256
+    from kcap.knowledge.junk import draw_junk_people, name_codes
 
-def write_bios(out: Path, people: int, seed: int, variant: str = "multi") -> dict:
-    """Generate a bioS population and write its dataset directory; returns dataset.json's content."""
     if variant not in VARIANTS:
         raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    if not 0 <= junk_fraction < 1:
+        raise KcapError(f"--junk-fraction must be in [0, 1), got {junk_fraction}")
+    if junk_people is not None:
+        if junk_fraction == 0:
+            raise KcapError("--junk-people needs --junk-fraction > 0")
+        if junk_people < 1:
+            raise KcapError(f"--junk-people must be at least 1, got {junk_people}")
+        if people + junk_people > NAME_SPACE:
+            raise KcapError(f"--people + --junk-people exceed the {NAME_SPACE} distinct full names available")
     pools = load_pools()
     pop = generate_people(people, seed, pools)
     out = Path(out)
@@ -145,10 +183,18 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi") -> dic
         raise KcapError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     # every file is written atomically, dataset.json last: a reader sees a complete dataset or none
-    buf = io.BytesIO()
-    np.save(buf, pop)
-    write_bytes(out / "people.npy", buf.getvalue())
-    tok = build_tokenizer(used_words(pop, pools))
+    files = ["people.npy", "tokenizer.json"]
+    _save(out / "people.npy", pop)
+    words = used_words(pop, pools)
+    if junk_fraction > 0 and junk_people is None:  # fresh junk can use any pool entry
+        words |= all_words(pools)
+    elif junk_fraction > 0:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, JUNK_POPULATION]))
+        junk = draw_junk_people(junk_people, np.sort(name_codes(pop)), rng, pools, distinct=True)
+        _save(out / "junk.npy", junk)
+        files.append("junk.npy")
+        words |= used_words(junk, pools)
+    tok = build_tokenizer(words, extra_specials=(DOMAIN,) if domain_token else ())
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
     bits_max = bios_bits_max(people)
     meta = {
@@ -166,40 +212,30 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi") -> dic
         "bits_per_person": sum(attribute_bits().values()),
         "bits_max": bits_max["total"],
         "bits_max_terms": {"name": bits_max["name"], "values": bits_max["values"]},
-        "files": {name: _sha256(out / name) for name in ("people.npy", "tokenizer.json")},
+        "junk": {"fraction": junk_fraction, "people": junk_people} if junk_fraction > 0 else None,
+        "domain_token": domain_token,
+        "files": {name: sha256(out / name) for name in files},
     }
     write_json(out / "dataset.json", meta)
     return meta
 
 
+def _save(path: Path, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_bytes(path, buf.getvalue())
+
+
 def load_bios(path: Path, verify: bool = True) -> BioSDataset:
-    """Load a dataset directory, failing with one line if it is missing, partial or corrupted."""
-    path = Path(path)
-    meta_path = path / "dataset.json"
-    if not path.is_dir():
-        raise KcapError(f"dataset directory {path} does not exist")
-    if not meta_path.is_file():
-        raise KcapError(f"{path} is not a kcap dataset: no dataset.json (run `kcap data bios`)")
-    try:
-        meta = json.loads(meta_path.read_text())
-        kind, files = meta["kind"], meta["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise KcapError(f"{meta_path} is corrupted ({e.__class__.__name__}: {e})") from None
-    if kind != "bioS":
-        raise KcapError(f"{meta_path}: dataset kind {kind!r} is not supported here")
-    for name, digest in files.items():
-        f = path / name
-        if not f.is_file():
-            raise KcapError(f"dataset {path} is incomplete: {name} is missing")
-        if verify and _sha256(f) != digest:
-            raise KcapError(f"dataset file {f} is corrupted (checksum differs from dataset.json)")
-    try:
-        people = np.load(path / "people.npy")
-    except ValueError as e:
-        raise KcapError(f"dataset file {path / 'people.npy'} is unreadable: {e}") from None
-    if people.shape != (meta["people"], len(FIELDS)):
-        raise KcapError(f"{path / 'people.npy'} has shape {people.shape}, expected ({meta['people']}, {len(FIELDS)})")
-    return BioSDataset(path=path, meta=meta, people=people, tokenizer_path=path / "tokenizer.json")
+    """Load a bioS dataset directory, failing with one line if it is missing, partial or corrupted."""
+    from kcap.knowledge.datasets import check_dataset_dir, load_array
+
+    path, meta = check_dataset_dir(path, ("bioS",), verify)
+    people = load_array(path / "people.npy", (meta["people"], len(FIELDS)))
+    junk = None
+    if (meta.get("junk") or {}).get("people"):
+        junk = load_array(path / "junk.npy", (meta["junk"]["people"], len(FIELDS)))
+    return BioSDataset(path=path, meta=meta, people=people, tokenizer_path=path / "tokenizer.json", junk_people=junk)
 
 
 def heldout_people(people: np.ndarray, count: int, seed: int) -> np.ndarray:

@@ -43,3 +43,22 @@ def bios_bits_max(people: int) -> dict[str, float]:
     name = people * math.log2(NAME_SPACE / people)
     values = people * math.log2(ATTRIBUTE_SPACE)
     return {"name": name, "values": values, "total": name + values}
+
+
+def biod_bits_max(people: int, attributes: int, chunks: int, diversity: int, chunk_len: int,
+                  alphabet: int) -> dict[str, float]:
+    """bioD(N, K, C, D, L, T) bits_max = N·log2(N0/N) + N·K·C·log2(D) + K·D·log2(T^L / D).
+
+    Names as in bioS; each of the N·K values is C independent uniform draws from D strings; and
+    each attribute's diversity set is D distinct strings of L tokens out of T^L, learnable once
+    (log2 of T^L choose D, approximated as in the paper by D·log2(T^L/D))."""
+    name = people * math.log2(NAME_SPACE / people)
+    values = people * attributes * chunks * math.log2(diversity)
+    div = attributes * diversity * (chunk_len * math.log2(alphabet) - math.log2(diversity))
+    return {"name": name, "values": values, "diversity": div, "total": name + values + div}
+
+
+def random_bits_max(sequences: int, length: int, alphabet: int) -> dict[str, float]:
+    """Random strings (Morris et al. 2025): H = N·S·log2 V."""
+    total = sequences * length * math.log2(alphabet)
+    return {"values": total, "total": total}

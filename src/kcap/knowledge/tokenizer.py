@@ -17,6 +17,7 @@ from tokenizers.pre_tokenizers import Whitespace
 
 SEPARATOR = "<|endoftext|>"  # precedes every biography in the stream
 UNKNOWN = "<unk>"  # required by WordLevel; never emitted by kcap's data
+DOMAIN = "<|domain|>"  # optional: prepended to every useful biography (the paper's junk remedy)
 SPECIAL_TOKENS = (SEPARATOR, UNKNOWN)
 
 # Same split as tokenizers' ``Whitespace`` pre-tokenizer, so our ids equal tokenizer.encode(text).
@@ -27,14 +28,15 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def build_tokenizer(words: Iterable[str]) -> Tokenizer:
+def build_tokenizer(words: Iterable[str], extra_specials: tuple[str, ...] = ()) -> Tokenizer:
     """A WordLevel tokenizer over the special tokens then ``words`` in sorted order (deterministic)."""
-    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
-    for w in sorted(set(words) - set(SPECIAL_TOKENS)):
+    specials = SPECIAL_TOKENS + tuple(extra_specials)
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for w in sorted(set(words) - set(specials)):
         vocab[w] = len(vocab)
     tok = Tokenizer(WordLevel(vocab, unk_token=UNKNOWN))
     tok.pre_tokenizer = Whitespace()
-    tok.add_special_tokens(list(SPECIAL_TOKENS))
+    tok.add_special_tokens(list(specials))
     return tok
 
 

@@ -1,4 +1,5 @@
-"""Measure a trained model on its bioS population: losses, bits stored, per-attribute accuracy.
+"""Measure a trained model on its dataset: losses, bits stored, per-attribute accuracy (bioS here;
+bioD and random strings in their own modules, dispatched by ``measure_dataset``).
 
 Each person is measured on one fixed rendering of their biography (the training rendering for
 bioS simple), fed as ``[separator] biography`` exactly as in the training stream. Per token we
@@ -19,10 +20,11 @@ import torch
 from safetensors.torch import load_model
 
 from kcap.corpus.render import A, render
-from kcap.corpus.stream import BioStream, fixed_choices
+from kcap.corpus.stream import BioStream, fixed_choices, make_stream
 from kcap.device import resolve_device
 from kcap.errors import KcapError
-from kcap.knowledge.bios import BioSDataset, load_bios
+from kcap.knowledge.bios import BioSDataset
+from kcap.knowledge.datasets import load_dataset
 from kcap.knowledge.info import BIOS_ATTRIBUTE_CHOICES, bios_bits_max
 from kcap.measure.bits import bios_bits
 from kcap.model.gpt import GPT, GPTConfig
@@ -99,33 +101,57 @@ def measure_model(model: GPT, dataset: BioSDataset, params: dict, device: torch.
     losses = {a: float(v.mean()) for a, v in attr_loss.items()}
     bits = bios_bits(n, p1, losses)
     bmax = bios_bits_max(n)
+    out = summary(n, params, bits, bmax["total"], {"name": bmax["name"], "values": bmax["values"]})
+    out.update({
+        "name_loss": p1,
+        "value_loss": sum(losses.values()),
+        "attributes": {a: {"loss": losses[a], "accuracy": float(attr_ok[a].mean()),
+                           "bits": bits["attributes"][a]} for a in BIOS_ATTRIBUTE_CHOICES},
+    })
+    return out
+
+
+def summary(people: int, params: dict, bits: dict, bits_max: float, bits_max_terms: dict) -> dict:
+    """The fields every measurement reports, whatever the dataset kind."""
     total = params["total"]
     return {
-        "people": n,
+        "people": people,
         "params": total,
         "params_breakdown": params,
         "bits": bits["total"],
-        "bits_max": bmax["total"],
+        "bits_max": bits_max,
         "bits_per_param": bits["total"] / total,
-        "bits_max_per_param": bmax["total"] / total,
-        "fraction_stored": bits["total"] / bmax["total"],
-        "name_loss": p1,
-        "value_loss": sum(losses.values()),
-        "bits_terms": {"name": bits["name"], "values": bits["values"]},
-        "bits_max_terms": {"name": bmax["name"], "values": bmax["values"]},
-        "attributes": {a: {"loss": losses[a], "accuracy": float(attr_ok[a].mean()),
-                           "bits": bits["attributes"][a]} for a in BIOS_ATTRIBUTE_CHOICES},
+        "bits_max_per_param": bits_max / total,
+        "fraction_stored": bits["total"] / bits_max,
+        "bits_terms": {k: v for k, v in bits.items() if k not in ("total", "attributes")},
+        "bits_max_terms": bits_max_terms,
     }
+
+
+def measure_dataset(model: torch.nn.Module, dataset, params: dict, device: torch.device | str = "cpu",
+                    batch: int = 128) -> dict:
+    """Bits stored by ``model`` about any kind of dataset (bioS, bioD, random strings)."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    if dataset.kind == "bioD":
+        from kcap.measure.biod import measure_biod
+
+        return {"kind": "bioD", **measure_biod(model, dataset, params, device, batch)}
+    if dataset.kind == "random":
+        from kcap.measure.random_strings import measure_random
+
+        return {"kind": "random", **measure_random(model, dataset, params, device, batch)}
+    return {"kind": "bioS", **measure_model(model, dataset, params, device, batch)}
 
 
 def bits_probe(data: Path):
     """A training probe that measures bits stored by the current model (see ``train(probe=...)``)."""
-    dataset = load_bios(data)
-    used = BioStream(dataset, 1).used_tokens()
+    dataset = load_dataset(data)
+    used = make_stream(dataset, 1).used_tokens()
 
     def probe(model: GPT) -> dict:
         params = param_breakdown(model, used_tokens=used)
-        return {"bits": measure_model(model, dataset, params, next(model.parameters()).device)["bits"]}
+        return {"bits": measure_dataset(model, dataset, params, next(model.parameters()).device)["bits"]}
 
     return probe
 
@@ -150,10 +176,10 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
 
     ``data`` points at the run's dataset if it has moved since training (checked by checksum)."""
     config, model = load_run_model(run)
-    dataset = load_bios(Path(data) if data is not None else Path(config["data"]["path"]))
+    dataset = load_dataset(Path(data) if data is not None else Path(config["data"]["path"]))
     if dataset.meta["files"] != config["data"]["files"]:
         raise KcapError(f"dataset {dataset.path} is not the one run {run} was trained on (checksums differ)")
-    results = {"id": config["id"], **measure_model(model, dataset, config["params"], resolve_device(device))}
+    results = {"id": config["id"], **measure_dataset(model, dataset, config["params"], resolve_device(device))}
     rundir.write_json(Path(run) / rundir.MEASURE, results)
     if record:
         with RunStore() as store:

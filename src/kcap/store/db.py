@@ -55,6 +55,17 @@ CREATE TABLE IF NOT EXISTS points (    -- the training curve: one row per logged
 _POINT_COLUMNS = ("step", "tokens", "exposures", "flops", "flops_6nd", "loss", "heldout_loss", "bits")
 
 
+def dataset_label(data: dict) -> str:
+    """Short name of a run's dataset: kind-variant, plus junk and domain-token options."""
+    label = f"{data['kind']}-{data['variant']}"
+    junk = data.get("junk")
+    if junk:
+        label += f"+junk{junk['fraction']:g}" + (f"/{junk['people']}" if junk.get("people") else "")
+    if data.get("domain_token"):
+        label += "+domain"
+    return label
+
+
 class RunStore:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else store_path()
@@ -97,7 +108,7 @@ class RunStore:
                ON CONFLICT(id) DO UPDATE SET run_dir=excluded.run_dir, updated=excluded.updated,
                  status='trained', params=excluded.params, config=excluded.config,
                  metrics=excluded.metrics, results=NULL, bits=NULL, bits_max=NULL, bits_per_param=NULL""",
-            (run_id, str(Path(run_dir).resolve()), now, now, f"{d['kind']}-{d['variant']}", d["people"],
+            (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
              config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
              config["params"]["total"], json.dumps(config), json.dumps(metrics)))
         self.conn.execute("COMMIT")

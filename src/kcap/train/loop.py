@@ -19,11 +19,10 @@ import numpy as np
 import torch
 from safetensors.torch import save_model
 
-from kcap.corpus.stream import BioStream, heldout_windows, n_windows, windows
+from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
-from kcap.knowledge.bios import load_bios
-from kcap.knowledge.tokenizer import SEPARATOR
+from kcap.knowledge.datasets import load_dataset
 from kcap.model.flops import peak_flops, train_flops_per_token
 from kcap.model.gpt import GPT
 from kcap.model.params import param_breakdown
@@ -59,27 +58,28 @@ def heldout_loss(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, device: t
 
 def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bool = True,
           record: bool = True, dry_run: bool = False, probe: Probe | None = None) -> dict:
-    """Train one model on a bioS dataset for exactly ``cfg.exposures`` exposures; return summary.
+    """Train one model on a dataset (bioS, bioD, random strings) for exactly ``cfg.exposures``
+    exposures of every person (or sequence); return a summary.
 
     With ``dry_run``, resolve everything (defaults, steps, tokens, parameters, FLOPs) and return
     the run's config without writing or training anything. At every evaluation point the loop logs
     the held-out loss and, with ``probe``, whatever the probe returns for the current model (e.g.
     bits stored), so knowledge can be followed along training."""
-    dataset = load_bios(data)
+    dataset = load_dataset(data)
     cfg = cfg.resolved(dataset.n_people)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    stream = BioStream(dataset, cfg.exposures, seed=cfg.seed)
+    stream = make_stream(dataset, cfg.exposures, seed=cfg.seed)
     vocab = dataset.vocab()
     model_cfg = spec.config(len(vocab), cfg.seq)
     model = GPT(model_cfg)
     params = param_breakdown(model, used_tokens=stream.used_tokens())
 
-    longest = stream.atlas.max_bio_tokens()
+    longest = stream.max_doc_tokens()
     if cfg.seq < longest:  # measurement feeds whole biographies: the model must have seen such windows
         raise KcapError(f"--seq {cfg.seq} is shorter than a biography can be ({longest} tokens); use --seq {longest} or more")
     total_tokens = stream.total_tokens()
-    steps = math.ceil(n_windows(total_tokens, cfg.seq) / cfg.batch)
+    steps = math.ceil(stream.n_windows(cfg.seq) / cfg.batch)
     warmup = cfg.warmup if cfg.warmup is not None else min(1000, steps // 10)
     eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, steps // 20)
     flops_per_token = train_flops_per_token(model_cfg, cfg.seq)
@@ -88,7 +88,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         "format": 1,
         "data": {"path": str(dataset.path.resolve()), "kind": dataset.meta["kind"],
                  "variant": dataset.variant, "people": dataset.n_people, "seed": dataset.seed,
-                 "files": dataset.meta["files"]},
+                 "files": dataset.meta["files"],
+                 **({"junk": dataset.junk} if dataset.junk else {}),
+                 **({"domain_token": True} if dataset.domain_token else {})},
         "model": {"arch": spec.arch, **model_cfg.to_dict()},
         "train": cfg.to_dict(),
         "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup, "eval_every": eval_every,
@@ -111,16 +113,15 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     do_step = make_step(model, step_model, optimizer, cfg, device)
     peak = peak_flops(device_name(device))
 
-    heldout = heldout_windows(stream, cfg.heldout, cfg.seq) if eval_every else None
-    targets = total_tokens - 1  # every stream token but the first is a target exactly once
+    heldout = stream.heldout(cfg.heldout, cfg.seq) if eval_every else None
+    targets = total_tokens - 1  # every (useful) stream token but the first is a target exactly once
     records: list[dict] = []
     metrics_f = open(out / rundir.METRICS, "w")
     bar = TrainProgress(steps, enabled=progress)
     t0 = time.perf_counter()
     tokens_seen, window_loss, window_n, last_loss = 0, 0.0, 0, float("nan")
     t_log, tok_log = t0, 0
-    sep = vocab[SEPARATOR]
-    for step, (x_np, y_np) in enumerate(windows(stream.chunks(), cfg.seq, cfg.batch, pad=sep)):
+    for step, (x_np, y_np) in enumerate(stream.batches(cfg.seq, cfg.batch)):
         lr = lr_at(step, steps, cfg.lr, warmup, cfg.min_lr_ratio)
         loss_sum = do_step(x_np, y_np, lr)
         n_valid = int((y_np >= 0).sum())
@@ -132,7 +133,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             last_loss = float(window_loss) / window_n
             now = time.perf_counter()
             tok_s = (tokens_seen - tok_log) / max(now - t_log, 1e-9)
-            rec = {"step": step + 1, "tokens": tokens_seen, "exposures": cfg.exposures * tokens_seen / targets,
+            # with junk, useful windows are spread evenly over the steps: count exposures by steps
+            done = (step + 1) / steps if dataset.junk else tokens_seen / targets
+            rec = {"step": step + 1, "tokens": tokens_seen, "exposures": cfg.exposures * done,
                    "loss": last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
                    "flops_6nd": 6 * params["total"] * tokens_seen, "elapsed_s": now - t0}
             if peak:

@@ -1,0 +1,56 @@
+"""The random-strings training stream: every round a fresh permutation of the N sequences, each
+preceded by the separator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kcap.corpus.stream import CHUNK_PEOPLE, WindowedStream
+from kcap.knowledge.random_strings import RandomDataset, symbol
+from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN
+
+
+def symbol_tokens(dataset: RandomDataset) -> np.ndarray:
+    vocab = dataset.vocab()
+    return np.array([vocab.get(symbol(v), vocab[UNKNOWN]) for v in range(dataset.meta["alphabet"])], np.int32)
+
+
+def render_sequences(dataset: RandomDataset, sym: np.ndarray, sep: int, idx: np.ndarray) -> np.ndarray:
+    """(B, S + 1) rows ``[sep] s_1 .. s_S`` of the sequences ``idx``."""
+    seqs = sym[dataset.sequences[idx].astype(np.int64)]
+    return np.concatenate([np.full((len(idx), 1), sep, np.int32), seqs], axis=1)
+
+
+@dataclass
+class RandomStream(WindowedStream):
+    dataset: RandomDataset
+    exposures: int
+    seed: int = 0
+    _sym: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self._sym = symbol_tokens(self.dataset)
+        self._sep = self.dataset.vocab()[SEPARATOR]
+
+    @property
+    def pad(self) -> int:
+        return int(self._sep)
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        n = self.dataset.n_people
+        for r in range(self.exposures):
+            perm = np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r])).permutation(n)
+            for lo in range(0, n, CHUNK_PEOPLE):
+                yield render_sequences(self.dataset, self._sym, self._sep, perm[lo:lo + CHUNK_PEOPLE]).ravel()
+
+    def total_tokens(self) -> int:
+        return self.exposures * self.dataset.n_people * (self.dataset.meta["length"] + 1)
+
+    def max_doc_tokens(self) -> int:
+        return self.dataset.meta["length"] + 1
+
+    def used_tokens(self) -> int:
+        return len(self.dataset.vocab()) - 1

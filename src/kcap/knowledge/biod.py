@@ -1,0 +1,191 @@
+"""bioD(N, K, C, D, L, T) populations (SCIENCE.md §1): the knowledge dial of the paper.
+
+N people with distinct full names (drawn exactly as bioS names); K attributes; a token alphabet of
+T symbols; attribute k has a *diversity set* of D distinct random strings of L symbols; each value
+is C chunks, each drawn uniformly from its attribute's set. Files:
+
+    people.npy     (N, 3) uint16 name pool indices (first, middle, last)
+    values.npy     (N, K, C) index into the attribute's diversity set
+    diversity.npy  (K, D, L) symbol ids in [0, T)
+
+A biography is one paragraph with a fixed template, ``<name> attrK : v v v . attrJ : v v .``, its
+K sentences in random order (rendered afresh for every exposure in the multi variant, once in the
+simple variant). Nothing here renders text: ``kcap.corpus.biod`` does.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kcap.atomic import write_bytes, write_json
+from kcap.errors import KcapError
+from kcap.knowledge.info import NAME_SPACE, biod_bits_max
+from kcap.knowledge.pools import load_pools
+from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer, split_words
+
+MAX_ALPHABET = 1 << 16
+MAX_DIVERSITY_TOKENS = 1 << 26  # K·D·L symbols held in memory
+
+
+def symbol(t: int) -> str:
+    return f"v{t}"
+
+
+def attribute_word(k: int) -> str:
+    return f"attr{k}"
+
+
+@dataclass(frozen=True)
+class BioDSpec:
+    people: int
+    """N: people, with distinct full names (at most N0 = 1.6e8)."""
+    attributes: int
+    """K: attributes per person."""
+    chunks: int
+    """C: chunks per value, each drawn uniformly from the attribute's diversity set."""
+    diversity: int
+    """D: distinct strings in each attribute's diversity set (at most T^L)."""
+    chunk_len: int
+    """L: symbols per chunk."""
+    alphabet: int
+    """T: symbols in the alphabet (2 to 65536)."""
+
+    def __post_init__(self):
+        for name in ("people", "attributes", "chunks", "diversity", "chunk_len"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise KcapError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        if not isinstance(self.alphabet, int) or not 2 <= self.alphabet <= MAX_ALPHABET:
+            raise KcapError(f"--alphabet must be between 2 and {MAX_ALPHABET}, got {self.alphabet!r}")
+        if self.people > NAME_SPACE:
+            raise KcapError(f"--people {self.people} exceeds the {NAME_SPACE} distinct full names available")
+        if self.diversity > self.alphabet ** self.chunk_len:
+            raise KcapError(f"--diversity {self.diversity} exceeds the T^L = {self.alphabet}^{self.chunk_len} = "
+                            f"{self.alphabet ** self.chunk_len} distinct strings of --chunk-len symbols")
+        if self.attributes * self.diversity * self.chunk_len > MAX_DIVERSITY_TOKENS:
+            raise KcapError(f"K·D·L = {self.attributes * self.diversity * self.chunk_len} diversity symbols is more "
+                            f"than kcap holds ({MAX_DIVERSITY_TOKENS}); lower --diversity or --chunk-len")
+
+    def bits_max(self) -> dict[str, float]:
+        return biod_bits_max(self.people, self.attributes, self.chunks, self.diversity, self.chunk_len,
+                             self.alphabet)
+
+
+def _distinct_strings(rng: np.random.Generator, d: int, t: int, length: int) -> np.ndarray:
+    """``d`` distinct uniformly random strings of ``length`` symbols out of ``t`` (as a (d, L) array)."""
+    space = t ** length
+    if space < 1 << 62:  # index the whole space: exact sampling without replacement
+        idx = rng.choice(space, size=d, replace=False)
+        digits = t ** np.arange(length - 1, -1, -1, dtype=np.int64)
+        return ((idx[:, None] // digits[None, :]) % t).astype(np.int32)
+    out = np.empty((0, length), np.int32)  # a huge space: collisions are vanishingly rare
+    while len(out) < d:
+        cand = rng.integers(0, t, size=(d - len(out), length), dtype=np.int32)
+        out = np.unique(np.concatenate([out, cand]), axis=0)
+    return rng.permutation(out[:d]) if len(out) > d else rng.permutation(out)
+
+
+def generate_biod(spec: BioDSpec, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(people names, values, diversity sets) of a bioD population; same spec and seed, same arrays."""
+    from kcap.knowledge.bios import generate_people
+
+    names = generate_people(spec.people, seed)[:, :3].copy()  # the bioS name draw, unchanged
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x62696F44]))  # 'bioD'
+    diversity = np.stack([_distinct_strings(rng, spec.diversity, spec.alphabet, spec.chunk_len)
+                          for _ in range(spec.attributes)])
+    dtype = np.uint16 if spec.diversity <= 1 << 16 else np.uint32
+    values = rng.integers(0, spec.diversity, size=(spec.people, spec.attributes, spec.chunks)).astype(dtype)
+    return names, values, diversity.astype(np.int32)
+
+
+@dataclass(frozen=True)
+class BioDDataset:
+    path: Path
+    meta: dict
+    people: np.ndarray  # (N, 3) names
+    values: np.ndarray  # (N, K, C)
+    diversity: np.ndarray  # (K, D, L)
+    tokenizer_path: Path
+    kind = "bioD"
+    junk = None
+    domain_token = False
+
+    @property
+    def spec(self) -> BioDSpec:
+        return BioDSpec(**self.meta["spec"])
+
+    @property
+    def variant(self) -> str:
+        return self.meta["variant"]
+
+    @property
+    def seed(self) -> int:
+        return self.meta["seed"]
+
+    @property
+    def n_people(self) -> int:
+        return self.meta["people"]
+
+    def vocab(self) -> dict[str, int]:
+        return load_tokenizer(self.tokenizer_path).get_vocab()
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_bytes(path, buf.getvalue())
+
+
+def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> dict:
+    """Generate a bioD population and write its dataset directory; returns dataset.json's content."""
+    from kcap.knowledge.bios import VARIANTS, DATASET_FORMAT
+    from kcap.knowledge.datasets import sha256
+
+    if variant not in VARIANTS:
+        raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise KcapError(f"--out {out} exists and is not a directory")
+    names, values, diversity = generate_biod(spec, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    pools = load_pools()
+    words = {":", ".", *(attribute_word(k) for k in range(spec.attributes))}
+    words |= {symbol(t) for t in np.unique(diversity).tolist()}
+    for col, pool in enumerate((pools.first_names, pools.middle_names, pools.last_names)):
+        for i in np.unique(names[:, col]).tolist():
+            words.update(split_words(pool[i]))
+    files = ("people.npy", "values.npy", "diversity.npy", "tokenizer.json")
+    _save(out / "people.npy", names)
+    _save(out / "values.npy", values)
+    _save(out / "diversity.npy", diversity)
+    tok = build_tokenizer(words)
+    write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
+    bits = spec.bits_max()
+    meta = {
+        "format": DATASET_FORMAT, "kind": "bioD", "variant": variant, "people": spec.people, "seed": seed,
+        "pool_version": pools.version, "spec": asdict(spec), "vocab_size": tok.get_vocab_size(),
+        "name_space": NAME_SPACE, "bits_max": bits["total"],
+        "bits_max_terms": {k: v for k, v in bits.items() if k != "total"},
+        "files": {name: sha256(out / name) for name in files},
+    }
+    write_json(out / "dataset.json", meta)
+    return meta
+
+
+def load_biod(path: Path, verify: bool = True) -> BioDDataset:
+    from kcap.knowledge.datasets import check_dataset_dir, load_array
+
+    path, meta = check_dataset_dir(path, ("bioD",), verify)
+    try:
+        spec = BioDSpec(**meta["spec"])
+    except (KeyError, TypeError) as e:
+        raise KcapError(f"{path / 'dataset.json'}: bad bioD spec ({e})") from None
+    n, k, c = spec.people, spec.attributes, spec.chunks
+    return BioDDataset(path=path, meta=meta, people=load_array(path / "people.npy", (n, 3)),
+                       values=load_array(path / "values.npy", (n, k, c)),
+                       diversity=load_array(path / "diversity.npy", (k, spec.diversity, spec.chunk_len)),
+                       tokenizer_path=path / "tokenizer.json")

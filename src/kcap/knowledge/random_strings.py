@@ -1,0 +1,96 @@
+"""Random strings (Morris et al. 2025): N sequences of S symbols drawn uniformly from V.
+
+H = N·S·log2 V bits (``kcap.knowledge.info.random_bits_max``). In the stream each sequence is
+preceded by the separator, like a biography; ``sequences.npy`` is (N, S) symbol ids in [0, V).
+Sequences are not required to be distinct: with V^S possible strings, repeats are negligible
+for any useful S, and the bound counts N·S independent uniform symbols either way.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kcap.atomic import write_bytes, write_json
+from kcap.errors import KcapError
+from kcap.knowledge.info import random_bits_max
+from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer
+
+MAX_ALPHABET = 1 << 16
+MAX_TOKENS = 1 << 31
+
+
+def symbol(v: int) -> str:
+    return f"s{v}"
+
+
+@dataclass(frozen=True)
+class RandomDataset:
+    path: Path
+    meta: dict
+    sequences: np.ndarray  # (N, S)
+    tokenizer_path: Path
+    kind = "random"
+    junk = None
+    domain_token = False
+    variant = "plain"
+
+    @property
+    def seed(self) -> int:
+        return self.meta["seed"]
+
+    @property
+    def n_people(self) -> int:
+        """Sequences play the role of people (paper defaults by N, exposures per sequence)."""
+        return self.meta["sequences"]
+
+    def vocab(self) -> dict[str, int]:
+        return load_tokenizer(self.tokenizer_path).get_vocab()
+
+
+def check_random_args(sequences: int, length: int, alphabet: int) -> None:
+    for name, v in (("sequences", sequences), ("length", length)):
+        if not isinstance(v, int) or v < 1:
+            raise KcapError(f"--{name} must be a positive integer, got {v!r}")
+    if not isinstance(alphabet, int) or not 2 <= alphabet <= MAX_ALPHABET:
+        raise KcapError(f"--alphabet must be between 2 and {MAX_ALPHABET}, got {alphabet!r}")
+    if sequences * length > MAX_TOKENS:
+        raise KcapError(f"--sequences x --length = {sequences * length} tokens is more than kcap holds ({MAX_TOKENS})")
+
+
+def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: int) -> dict:
+    from kcap.knowledge.bios import DATASET_FORMAT
+    from kcap.knowledge.datasets import sha256
+
+    check_random_args(sequences, length, alphabet)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise KcapError(f"--out {out} exists and is not a directory")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x524E44]))  # 'RND'
+    dtype = np.uint16 if alphabet <= 1 << 16 else np.uint32
+    seqs = rng.integers(0, alphabet, size=(sequences, length)).astype(dtype)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, seqs)
+    write_bytes(out / "sequences.npy", buf.getvalue())
+    tok = build_tokenizer(symbol(v) for v in np.unique(seqs).tolist())
+    write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
+    bits = random_bits_max(sequences, length, alphabet)
+    meta = {"format": DATASET_FORMAT, "kind": "random", "variant": "plain", "sequences": sequences,
+            "people": sequences, "length": length, "alphabet": alphabet, "seed": seed,
+            "vocab_size": tok.get_vocab_size(), "bits_max": bits["total"],
+            "bits_max_terms": {"values": bits["values"]},
+            "files": {n: sha256(out / n) for n in ("sequences.npy", "tokenizer.json")}}
+    write_json(out / "dataset.json", meta)
+    return meta
+
+
+def load_random(path: Path, verify: bool = True) -> RandomDataset:
+    from kcap.knowledge.datasets import check_dataset_dir, load_array
+
+    path, meta = check_dataset_dir(path, ("random",), verify)
+    seqs = load_array(path / "sequences.npy", (meta["sequences"], meta["length"]))
+    return RandomDataset(path=path, meta=meta, sequences=seqs, tokenizer_path=path / "tokenizer.json")
