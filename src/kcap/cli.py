@@ -13,12 +13,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from kcap.cli_data import data_app
 from kcap.cli_laws import fit_app, optimal
 from kcap.errors import KcapError
 
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-data_app = typer.Typer(help="Generate knowledge datasets.", no_args_is_help=True)
 plot_app = typer.Typer(help="Draw figures from the run store.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
@@ -26,24 +26,9 @@ app.add_typer(fit_app, name="fit")
 app.command("optimal")(optimal)
 
 
-@data_app.command("bios")
-def data_bios(
-    people: Annotated[int, typer.Option(help="Number of people N (distinct full names).")],
-    out: Annotated[Path, typer.Option(help="Output dataset directory.")],
-    seed: Annotated[int, typer.Option(help="Random seed: same arguments give identical files.")] = 0,
-    simple: Annotated[bool, typer.Option("--simple", help="bioS simple: each biography rendered once, repeated verbatim.")] = False,
-) -> None:
-    """Generate a bioS population (SCIENCE.md §1): people.npy, tokenizer.json, dataset.json."""
-    from kcap.knowledge.bios import write_bios
-
-    meta = write_bios(out, people, seed, "simple" if simple else "multi")
-    typer.echo(f"wrote bioS-{meta['variant']} with {people} people to {out}: vocab {meta['vocab_size']}, "
-               f"bits_max {meta['bits_max']:.0f} ({meta['bits_max'] / people:.2f} bits/person)")
-
-
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="Dataset directory (from `kcap data bios`).")],
+    data: Annotated[Path, typer.Option(help="Dataset directory (from `kcap data bios|biod|random`).")],
     out: Annotated[Path, typer.Option(help="Run directory to create.")],
     layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
@@ -63,7 +48,7 @@ def train(
     track_bits: Annotated[bool, typer.Option("--track-bits", help="Measure bits stored at every evaluation (for passes-to-memorize).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved run (steps, tokens, params, FLOPs) and stop.")] = False,
 ) -> None:
-    """Train a rotary GPT-2 on a bioS dataset for exactly E exposures of every person."""
+    """Train a rotary GPT-2 on a dataset for exactly E exposures of every person (or string)."""
     from kcap.model.spec import ModelSpec
     from kcap.train.config import TrainConfig
     from kcap.train.loop import train as run_train

@@ -128,16 +128,16 @@ class BioDStream(WindowedStream):
                 order = self._fixed[idx] if self._fixed is not None else np.argsort(rng.random((len(idx), k)), axis=1)
                 yield render_biod(self.atlas, self.dataset, idx, order).tokens
 
-    def bio_lengths(self) -> np.ndarray:
+    def doc_lengths(self) -> np.ndarray:
         names = self.dataset.people.astype(np.int64)
         name_len = sum(self.atlas.name_len[f][names[:, j]] for j, f in enumerate(("first", "middle", "last")))
         return 1 + name_len + self.dataset.spec.attributes * sentence_len(self.dataset)
 
     def total_tokens(self) -> int:
-        return self.exposures * int(self.bio_lengths().sum())
+        return self.exposures * int(self.doc_lengths().sum())
 
     def max_doc_tokens(self) -> int:
-        return int(self.bio_lengths().max())
+        return int(self.doc_lengths().max())
 
     def used_tokens(self) -> int:
         return len(self.dataset.vocab()) - 1  # every entry but <unk> is emitted

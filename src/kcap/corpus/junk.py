@@ -74,6 +74,9 @@ class JunkStream:
     def used_tokens(self) -> int:
         return self.useful.used_tokens()
 
+    def doc_lengths(self) -> np.ndarray:
+        return self.useful.doc_lengths()
+
     def max_doc_tokens(self) -> int:
         return max(self.useful.max_doc_tokens(), self._atlas.max_bio_tokens())
 

@@ -49,6 +49,9 @@ class RandomStream(WindowedStream):
     def total_tokens(self) -> int:
         return self.exposures * self.dataset.n_people * (self.dataset.meta["length"] + 1)
 
+    def doc_lengths(self) -> np.ndarray:
+        return np.full(self.dataset.n_people, self.dataset.meta["length"] + 1)
+
     def max_doc_tokens(self) -> int:
         return self.dataset.meta["length"] + 1
 

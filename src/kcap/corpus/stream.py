@@ -121,6 +121,10 @@ class BioStream:
             seen[np.unique(chunk)] = True
         return int(seen.sum())
 
+    def doc_lengths(self) -> np.ndarray:
+        """Tokens of each biography of one exposure round (separator and domain token included)."""
+        return np.concatenate(list(self._round(0, lengths_only=True)))
+
     @property
     def pad(self) -> int:
         """Input id of padding positions (their targets are -1, ignored by the loss)."""

@@ -16,6 +16,7 @@ simple variant). Nothing here renders text: ``kcap.corpus.biod`` does.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer, split_word
 
 MAX_ALPHABET = 1 << 16
 MAX_DIVERSITY_TOKENS = 1 << 26  # K·D·L symbols held in memory
+MAX_VALUES = 1 << 31  # N·K·C chunk indices held in memory
 
 
 def symbol(t: int) -> str:
@@ -63,12 +65,15 @@ class BioDSpec:
             raise KcapError(f"--alphabet must be between 2 and {MAX_ALPHABET}, got {self.alphabet!r}")
         if self.people > NAME_SPACE:
             raise KcapError(f"--people {self.people} exceeds the {NAME_SPACE} distinct full names available")
-        if self.diversity > self.alphabet ** self.chunk_len:
+        if self.chunk_len * math.log2(self.alphabet) < 62 and self.diversity > self.alphabet ** self.chunk_len:
             raise KcapError(f"--diversity {self.diversity} exceeds the T^L = {self.alphabet}^{self.chunk_len} = "
                             f"{self.alphabet ** self.chunk_len} distinct strings of --chunk-len symbols")
         if self.attributes * self.diversity * self.chunk_len > MAX_DIVERSITY_TOKENS:
-            raise KcapError(f"K·D·L = {self.attributes * self.diversity * self.chunk_len} diversity symbols is more "
-                            f"than kcap holds ({MAX_DIVERSITY_TOKENS}); lower --diversity or --chunk-len")
+            raise KcapError(f"--attributes x --diversity x --chunk-len = {self.attributes * self.diversity * self.chunk_len}"
+                            f" diversity symbols is more than kcap holds ({MAX_DIVERSITY_TOKENS})")
+        if self.people * self.attributes * self.chunks > MAX_VALUES:
+            raise KcapError(f"--people x --attributes x --chunks = {self.people * self.attributes * self.chunks} value "
+                            f"chunks is more than kcap holds ({MAX_VALUES})")
 
     def bits_max(self) -> dict[str, float]:
         return biod_bits_max(self.people, self.attributes, self.chunks, self.diversity, self.chunk_len,
@@ -77,8 +82,8 @@ class BioDSpec:
 
 def _distinct_strings(rng: np.random.Generator, d: int, t: int, length: int) -> np.ndarray:
     """``d`` distinct uniformly random strings of ``length`` symbols out of ``t`` (as a (d, L) array)."""
-    space = t ** length
-    if space < 1 << 62:  # index the whole space: exact sampling without replacement
+    if length * math.log2(t) < 62:
+        space = t ** length  # index the whole space: exact sampling without replacement
         idx = rng.choice(space, size=d, replace=False)
         digits = t ** np.arange(length - 1, -1, -1, dtype=np.int64)
         return ((idx[:, None] // digits[None, :]) % t).astype(np.int32)
