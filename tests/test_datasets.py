@@ -331,8 +331,9 @@ def test_random_strings_train_and_measure(tmp_path):
     from kcap.train.loop import train
 
     write_random(tmp_path / "r", 64, 16, 8, 0)
-    cfg = TrainConfig(exposures=60, lr=1e-2, wd=0.01, batch=8, seq=64, device="cpu", eval_every=0)
+    cfg = TrainConfig(exposures=200, lr=3e-3, wd=0.01, batch=8, seq=64, device="cpu", eval_every=0)
     train(tmp_path / "r", ModelSpec(layers=2, heads=2, d_model=64), cfg, tmp_path / "run", progress=False)
     r = measure_run(tmp_path / "run")
-    # more than a model uniform over the alphabet (0 bits): it has memorized part of the strings
-    assert r["kind"] == "random" and 0 < r["bits"] <= r["bits_max"]
+    # a model uniform over the alphabet scores 0; this one has memorized part of the strings (28%
+    # when written; lr 1e-2 stays near 0 here, random strings want a gentler rate than bioS)
+    assert r["kind"] == "random" and 0.15 * r["bits_max"] < r["bits"] <= r["bits_max"]
