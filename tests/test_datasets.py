@@ -337,3 +337,28 @@ def test_random_strings_train_and_measure(tmp_path):
     # a model uniform over the alphabet scores 0; this one has memorized part of the strings (28%
     # when written; lr 1e-2 stays near 0 here, random strings want a gentler rate than bioS)
     assert r["kind"] == "random" and 0.15 * r["bits_max"] < r["bits"] <= r["bits_max"]
+
+
+def test_junk_run_end_to_end_and_labels_in_store_and_plot(tmp_path):
+    from kcap.measure.evaluate import measure_run
+    from kcap.model.spec import ModelSpec
+    from kcap.report.capacity import capacity_plot
+    from kcap.store.db import RunStore
+    from kcap.train.config import TrainConfig
+    from kcap.train.loop import train
+
+    write_bios(tmp_path / "j", 40, 0, junk_fraction=0.75, junk_people=30, domain_token=True)
+    write_bios(tmp_path / "s", 40, 0, variant="simple")
+    cfg = TrainConfig(exposures=2, lr=1e-2, wd=0.01, batch=8, seq=128, device="cpu", eval_every=0)
+    spec = ModelSpec(layers=1, heads=2, d_model=16)
+    s = train(tmp_path / "j", spec, cfg, tmp_path / "rj", progress=False)
+    clean = make_stream(load_bios(tmp_path / "j"), 2).useful
+    assert s["steps"] == -(-make_stream(load_bios(tmp_path / "j"), 2).n_windows(128) // 8)
+    assert s["steps"] > 3 * (-(-clean.n_windows(128) // 8))  # 3 junk windows per useful one
+    measure_run(tmp_path / "rj")
+    train(tmp_path / "s", spec, cfg, tmp_path / "rs", progress=False)
+    measure_run(tmp_path / "rs")
+    with RunStore() as store:
+        rows = store.runs(measured_only=True)
+    assert sorted(r["dataset"] for r in rows) == ["bioS-multi+junk0.75/30+domain", "bioS-simple"]
+    assert capacity_plot(rows, tmp_path / "cap.png").stat().st_size > 10_000

@@ -22,13 +22,20 @@ def _si(v: float) -> str:
     return f"{v:g}"
 
 
+def _group(key: tuple[str, int]) -> str:
+    dataset, n = key
+    return f"{dataset} N={n:,}"
+
+
 def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: dict | None = None) -> Path:
-    """Plot measured runs (store rows with ``results``): colour = people N, marker = exposures.
+    """Plot measured runs (store rows with ``results``): colour = dataset (kind, variant, junk) and
+    people N, marker = exposures; the simple variant is drawn hollow, so simple and multi runs of
+    one population sit side by side.
 
     With ``fit`` (from ``kcap.laws.capacity.fit_capacity``), draw the fitted ratio and its band."""
     params = np.array([r["results"]["params"] for r in rows], float)
     bits = np.array([r["results"]["bits"] for r in rows], float)
-    people = [r["people"] for r in rows]
+    people = [(r.get("dataset") or "bioS-multi", r["people"]) for r in rows]
     exposures = [r["exposures"] for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     lo, hi = params.min() / 2, params.max() * 2
@@ -43,9 +50,10 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     n_values = sorted(set(people))
     cmap = plt.get_cmap("viridis", max(2, len(n_values)))
     for i, n in enumerate(n_values):
-        bmax = next(r["results"]["bits_max"] for r in rows if r["people"] == n)
+        bmax = next(r["results"]["bits_max"] for k, r in enumerate(rows) if people[k] == n)
         ax.axhline(bmax, color=cmap(i), lw=1.0, ls="--", alpha=0.8)
-        ax.annotate(f"bits_max, N={n:,}", (hi / 1.05, bmax), ha="right", va="bottom", fontsize=8, color=cmap(i))
+        ax.annotate(f"bits_max, {_group(n)}", (hi / 1.05, bmax), ha="right", va="bottom", fontsize=8,
+                    color=cmap(i))
     # a log axis cannot show <= 0 bits (a model worse than uniform); such runs sit on the floor, marked
     positive = bits[bits > 0]
     floor = (positive.min() if len(positive) else GUIDES[-1] * lo) / 4
@@ -58,8 +66,10 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
             sel = [k for k in range(len(rows)) if people[k] == n and exposures[k] == e]
             if not sel:
                 continue
-            ax.scatter(params[sel], np.maximum(bits[sel], floor), color=cmap(i), marker=MARKERS[j % len(MARKERS)],
-                       s=42, edgecolor="black", lw=0.5, zorder=3, label=f"N={n:,}, {e} exposures")
+            hollow = "simple" in n[0]
+            ax.scatter(params[sel], np.maximum(bits[sel], floor), marker=MARKERS[j % len(MARKERS)], s=42,
+                       facecolor="none" if hollow else cmap(i), edgecolor=cmap(i) if hollow else "black",
+                       lw=1.4 if hollow else 0.5, zorder=3, label=f"{_group(n)}, {e} exposures")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
@@ -70,7 +80,7 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
         axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameters (embedding rows of used tokens only)")
     ax.set_ylabel("bits of knowledge stored")
-    ax.set_title(title or "Knowledge capacity (bioS)")
+    ax.set_title(title or "Knowledge capacity")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
