@@ -362,3 +362,35 @@ def test_junk_run_end_to_end_and_labels_in_store_and_plot(tmp_path):
         rows = store.runs(measured_only=True)
     assert sorted(r["dataset"] for r in rows) == ["bioS-multi+junk0.75/30+domain", "bioS-simple"]
     assert capacity_plot(rows, tmp_path / "cap.png").stat().st_size > 10_000
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(-2, 40), length=st.integers(-1, 20), v=st.integers(0, 70000), seed=st.integers(0, 2**31))
+def test_random_strings_any_valid_generates_invalid_fails_in_one_line(tmp_path_factory, n, length, v, seed):
+    out = tmp_path_factory.mktemp("rand")
+    if n < 1 or length < 1 or not 2 <= v <= 65536:
+        with pytest.raises(KcapError) as e:
+            write_random(out, n, length, v, seed)
+        assert "\n" not in str(e.value) and str(e.value).startswith("--")
+        return
+    meta = write_random(out, n, length, v, seed)
+    ds = load_dataset(out)
+    assert ds.sequences.shape == (n, length) and ds.sequences.max() < v
+    assert meta["bits_max"] == pytest.approx(n * length * math.log2(v))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 30), f=st.floats(-0.5, 1.5), m=st.one_of(st.none(), st.integers(-1, 30)), dom=st.booleans())
+def test_bios_junk_options_valid_generate_invalid_fail_in_one_line(tmp_path_factory, n, f, m, dom):
+    out = tmp_path_factory.mktemp("junkopt")
+    valid = 0 <= f < 1 and (m is None or (f > 0 and m >= 1))
+    if not valid:
+        with pytest.raises(KcapError) as e:
+            write_bios(out, n, 0, junk_fraction=f, junk_people=m, domain_token=dom)
+        assert "\n" not in str(e.value) and "--junk" in str(e.value)
+        return
+    write_bios(out, n, 0, junk_fraction=f, junk_people=m, domain_token=dom)
+    ds = load_bios(out)
+    assert (ds.junk is not None) == (f > 0) and ds.domain_token == dom
+    if m is not None:
+        assert len(ds.junk_people) == m and not set(name_codes(ds.junk_people).tolist()) & set(name_codes(ds.people).tolist())
