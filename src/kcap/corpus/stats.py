@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from kcap.corpus.stream import make_stream
 from kcap.knowledge.datasets import load_dataset
 

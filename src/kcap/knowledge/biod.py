@@ -147,7 +147,7 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> dict:
     """Generate a bioD population and write its dataset directory; returns dataset.json's content."""
-    from kcap.knowledge.bios import VARIANTS, DATASET_FORMAT
+    from kcap.knowledge.bios import DATASET_FORMAT, VARIANTS
     from kcap.knowledge.datasets import sha256
 
     if variant not in VARIANTS:

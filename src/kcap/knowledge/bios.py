@@ -8,7 +8,6 @@ renders text: ``kcap.corpus`` turns people into token streams. The dataset direc
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
