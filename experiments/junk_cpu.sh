@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # CPU-scale junk-data experiment behind docs/datasets.md (SCIENCE.md §4: 7/8 junk, domain token).
-# One bioS population; the same model and recipe at 100 exposures of every useful person, with no
+# One bioS population; the same model and recipe at E exposures (50 by default) of every useful person, with no
 # junk, with 7/8 of the tokens fresh junk ("never repeated"), the same with the domain token, and
 # 7/8 repetitive junk (1,000 junk people). Junk runs see 8x the tokens for the same useful exposures.
-#   bash experiments/junk_cpu.sh [OUT]     (about 25 minutes on 2 free cores)
+#   N=200 EXPOSURES=50 bash experiments/junk_cpu.sh [OUT]   (docs/datasets.md; about 25 min on 2 cores)
 set -euo pipefail
 OUT=${1:-junk-cpu}
-N=${N:-300}
-EXPOSURES=${EXPOSURES:-100}
+N=${N:-200}
+EXPOSURES=${EXPOSURES:-50}
 mkdir -p "$OUT"
 export KCAP_WORKSPACE=${KCAP_WORKSPACE:-$OUT/ws}
 kcap data bios --people "$N" --seed 0 --out "$OUT/clean"
