@@ -106,10 +106,15 @@ def runs(
 ) -> None:
     """List the runs in the store ($KCAP_WORKSPACE, default ./.kcap)."""
     from kcap.report.tables import runs_table
-    from kcap.store.db import RunStore
+    from kcap.store.db import FINISHED, RunStore
+    from kcap.store.rundir import run_problem
 
     with RunStore() as store:
         rows = store.runs()
+        for r in rows:  # a finished run whose directory is partial or corrupted is reported, not trusted
+            r["problem"] = run_problem(Path(r["run_dir"])) if r["status"] in FINISHED else None
+            if r["problem"]:
+                print(f"kcap: warning: run {r['id']}: {r['problem']}", file=sys.stderr)
         if as_json:
             typer.echo(json.dumps([{k: v for k, v in r.items() if k != "config"} for r in rows], indent=2))
         else:
