@@ -7,6 +7,7 @@ with exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -73,6 +74,8 @@ def train(
         d = s["derived"]
         typer.echo(json.dumps({"id": s["id"], "train": s["train"], **d, "params": s["params"],
                                "train_flops": d["train_flops_per_token"] * (d["stream_tokens"] - 1)}, indent=2))
+        return
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
         return
     if s.get("already_finished"):
         typer.echo(f"run {s['id']} already finished in {out}: nothing to do")
