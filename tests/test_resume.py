@@ -187,3 +187,31 @@ def test_sigkill_then_resume_gives_bit_identical_weights(small_bios, tmp_path):
     assert weights(run) == weights(tmp_path / "ref")
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert p.returncode == 0 and "already finished" in p.stdout
+
+
+def test_provenance_and_tensorboard(small_bios, tmp_path):
+    pytest.importorskip("tensorboard", reason="the tb extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    s = train(small_bios, SPEC, TrainConfig(**{**TINY, "exposures": 1}), run, progress=False, record=False,
+              tensorboard=True)
+    prov = json.loads((run / "config.json").read_text())["provenance"]
+    for key in ("kcap_version", "git_commit", "torch", "device", "python", "host", "world_size"):
+        assert key in prov
+    import torch
+
+    assert prov["torch"] == torch.__version__ and prov["device"] == "cpu" and prov["world_size"] == 1
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    loss = events.Scalars("train/loss")
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in loss] == [r["step"] for r in logged] and loss[-1].step == s["steps"]
+    assert loss[-1].value == pytest.approx(logged[-1]["loss"], rel=1e-6)
+
+
+def test_tensorboard_missing_is_one_clear_error(small_bios, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if kcap[tb] were not installed
+    with pytest.raises(KcapError, match=r"pip install 'kcap\[tb\]'"):
+        train(small_bios, SPEC, TrainConfig(**{**TINY, "exposures": 1}), tmp_path / "r", progress=False,
+              tensorboard=True)

@@ -146,7 +146,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup, "eval_every": eval_every,
                     "train_flops_per_token": flops_per_token},
         "params": params,
-        "provenance": provenance(torch=torch.__version__, device=device_name(device), world_size=dist.world),
+        "provenance": provenance(torch=torch.__version__, cuda=torch.version.cuda, device=device_name(device),
+                                 world_size=dist.world),
     }
     rid = rundir.run_id(config)
     config["id"] = rid
@@ -191,15 +192,15 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         step_model = torch.compile(model) if use_compile else model
         do_step = make_step(model, step_model, optimizer, cfg, device)
     peak = peak_flops(device_name(device))
+    tb = None
+    if tensorboard and dist.main:
+        from kcap.train.tensorboard import TensorBoardLog
+
+        tb = TensorBoardLog(out, purge_step=start + 1 if start else None)
     store = RunStore() if record and dist.main else None
     if store is not None:
         store.record_started(rid, out, config)
-    tb = None
     try:
-        if tensorboard and dist.main:
-            from kcap.train.tensorboard import TensorBoardLog
-
-            tb = TensorBoardLog(out, purge_step=start + 1 if start else None)
         heldout = stream.heldout(cfg.heldout, cfg.seq) if eval_every and dist.main else None
         targets = total_tokens - 1  # every (useful) stream token but the first is a target exactly once
         records: list[dict] = state["records"]
