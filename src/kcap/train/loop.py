@@ -298,5 +298,6 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             tb.close()
         if store is not None:
             store.close()
-        ddp.teardown()
+        if dist.enabled:
+            ddp.teardown()
     return {"id": rid, "run_dir": str(out), **summary}
