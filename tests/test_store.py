@@ -158,3 +158,18 @@ def test_runs_listing_flags_broken_run_directories(finished_run, tmp_path):
     (row,) = json.loads(p.stdout)
     assert "truncated" in row["problem"]
     assert p.stderr.count("\n") == 1 and "warning: run" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_retraining_a_run_drops_its_old_curve_and_measurement(tmp_path):
+    config = {"data": {"kind": "bioS", "variant": "multi", "people": 10}, "train": {"exposures": 1},
+              "model": {"arch": "gpt2", "n_layer": 1, "n_head": 1, "d_model": 2}, "params": {"total": 100}}
+    with RunStore(tmp_path / "s.sqlite") as store:
+        store.record_started("r", tmp_path, config)
+        store.record_trained("r", tmp_path, config, {"steps": 2}, points=[{"step": 1, "tokens": 5}])
+        store.record_results("r", {"bits": 1.0, "bits_max": 2.0, "bits_per_param": 0.01})
+        assert store.run_status("r").finished and len(store.runs(measured_only=True)) == 1
+        store.record_started("r", tmp_path, config)  # trained again (resume never): the old results go
+        st = store.run_status("r")
+        assert st.status == "running" and st.attempts == 2 and st.alive is True and not st.resumable
+        assert store.points("r") == [] and store.runs(measured_only=True) == []
+        assert store.runs()[0]["bits"] is None and set(store.statuses()) == {"r"}

@@ -217,13 +217,16 @@ class RunStore:
         d, m = config["data"], config["model"]
 
         def write(conn: sqlite3.Connection) -> None:
+            # a run trained again replaces its weights: an earlier attempt's curve and measurement go
+            conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
             conn.execute(
                 """INSERT INTO runs (id, run_dir, created, updated, status, dataset, people, exposures,
                                      arch, layers, heads, d_model, params, config, attempts, pid, host)
                    VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET run_dir=excluded.run_dir, updated=excluded.updated,
                      status='running', reason=NULL, config=excluded.config, attempts=attempts + 1,
-                     pid=excluded.pid, host=excluded.host""",
+                     pid=excluded.pid, host=excluded.host, metrics=NULL, results=NULL, bits=NULL,
+                     bits_max=NULL, bits_per_param=NULL""",
                 (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
                  config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
                  config["params"]["total"], json.dumps(config), os.getpid(), socket.gethostname()))
