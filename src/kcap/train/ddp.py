@@ -23,6 +23,7 @@ import torch
 import torch.distributed as tdist
 from torch.nn.parallel import DistributedDataParallel
 
+from kcap.errors import KcapError
 from kcap.train.config import TrainConfig
 
 
@@ -63,6 +64,18 @@ def setup(dist: Dist, device: torch.device) -> torch.device:
 def teardown() -> None:
     if tdist.is_initialized():
         tdist.destroy_process_group()
+
+
+def agree(value: int, what: str) -> None:
+    """Raise on every rank unless all ranks hold the same ``value`` (e.g. the step they resume from:
+    a run directory that is not on a filesystem shared by all nodes would split them)."""
+    t = torch.tensor([value, -value], dtype=torch.int64)
+    if tdist.get_backend() == "nccl":
+        t = t.cuda()
+    tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+    hi, lo = int(t[0]), -int(t[1])
+    if hi != lo:
+        raise KcapError(f"ranks disagree on {what} ({lo} vs {hi}); is the run directory on a filesystem all nodes share?")
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> DistributedDataParallel:

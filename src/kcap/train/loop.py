@@ -182,6 +182,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         if found is not None:
             start, state = found
             state["resumed_at"].append(start)
+    if dist.enabled:
+        ddp.agree(start, "the step to resume from")
     # compile pays off on CUDA; on CPU its ~30 s compile eats the ~25% it gains on demo-sized runs
     use_compile = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
     if dist.enabled:
