@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torc
 
 def _args(data, out, *extra, exposures=2):
     return ["train", "--data", str(data), "--out", str(out), "--layers", "1", "--heads", "2", "--d-model", "16",
-            "--exposures", str(exposures), "--lr", "1e-2", "--wd", "0.01", "--batch", "8", "--seq", "128", "--warmup", "3",
-            "--device", "cpu", "--eval-every", "0", "--quiet", *extra]
+            "--exposures", str(exposures), "--lr", "1e-2", "--wd", "0.01", "--batch", "8", "--seq", "128",
+            "--warmup", "3", "--device", "cpu", "--eval-every", "0", "--quiet", *extra]
 
 
 def test_two_process_ddp_follows_single_process_loss_curve(small_bios, tmp_path):
@@ -48,19 +48,22 @@ def test_two_process_ddp_follows_single_process_loss_curve(small_bios, tmp_path)
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds torchrun's workers through /proc")
 def test_ddp_run_killed_then_resumed_is_bit_identical(small_bios, tmp_path):
-    """SIGKILL every process of a 2-rank run after a checkpoint; resumed, it ends on the uninterrupted run's bytes."""
+    """SIGKILL every process of a 2-rank run after a checkpoint; resumed, it ends on the bytes of
+    the uninterrupted run."""
     import signal
     import time
 
     from kcap.train import checkpoint
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "kcap.cli"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                "-m", "kcap.cli"]
     ref, run = tmp_path / "ref", tmp_path / "run"
     extra = ("--checkpoint-every", "3")
-    assert subprocess.run([*torchrun, *_args(small_bios, ref, *extra, exposures=4)], env=env, capture_output=True).returncode == 0
-    agent = subprocess.Popen([*torchrun, *_args(small_bios, run, *extra, exposures=4)], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    p = subprocess.run([*torchrun, *_args(small_bios, ref, *extra, exposures=4)], env=env, capture_output=True)
+    assert p.returncode == 0
+    agent = subprocess.Popen([*torchrun, *_args(small_bios, run, *extra, exposures=4)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not checkpoint.list_checkpoints(run) and time.time() < deadline:
         time.sleep(0.01)

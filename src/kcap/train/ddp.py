@@ -75,7 +75,8 @@ def agree(value: int, what: str) -> None:
     tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
     hi, lo = int(t[0]), -int(t[1])
     if hi != lo:
-        raise KcapError(f"ranks disagree on {what} ({lo} vs {hi}); is the run directory on a filesystem all nodes share?")
+        raise KcapError(f"ranks disagree on {what} ({lo} vs {hi}); "
+                        "is the run directory on a filesystem all nodes share?")
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> DistributedDataParallel:
