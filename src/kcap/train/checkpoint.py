@@ -148,8 +148,8 @@ def read_checkpoint(path: Path, run_id: str) -> tuple[dict[str, torch.Tensor], d
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # safetensors raises several types for truncated or garbled files
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
+    except Exception as e:  # noqa: BLE001 (safetensors raises several types for truncated or garbled files)
         raise ValueError(f"unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     if meta.get("format") != FORMAT:
         raise ValueError(f"not a kcap checkpoint (format {meta.get('format')!r})")

@@ -209,7 +209,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         metrics_f = None
         if dist.main:  # the log holds exactly the records up to the step training continues from
             write_bytes(out / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in records).encode())
-            metrics_f = open(out / rundir.METRICS, "a")
+            metrics_f = open(out / rundir.METRICS, "a")  # noqa: SIM115 (open for the whole loop, closed below)
         bar = TrainProgress(steps, enabled=progress and dist.main)
         bar.update(start)
         t0 = time.perf_counter() - state["elapsed_s"]
