@@ -7,6 +7,7 @@ with exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -47,8 +48,14 @@ def train(
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between held-out evaluations (default: ~20 per run; 0: none).")] = None,
     track_bits: Annotated[bool, typer.Option("--track-bits", help="Measure bits stored at every evaluation (for passes-to-memorize).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved run (steps, tokens, params, FLOPs) and stop.")] = False,
+    resume: Annotated[str, typer.Option(help="auto: continue the run in --out from its newest valid checkpoint (or skip it if finished; refused if its config differs); never: start afresh.")] = "never",
+    checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints (default: ~20 per run; 0: none).")] = None,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log metrics for TensorBoard in RUN/tb (needs the tensorboard package: the tb extra).")] = False,
 ) -> None:
-    """Train a rotary GPT-2 on a dataset for exactly E exposures of every person (or string)."""
+    """Train a rotary GPT-2 on a dataset for exactly E exposures of every person (or string).
+
+    Under torchrun (e.g. `torchrun --standalone --nproc-per-node 2 -m kcap.cli train ...`) one run
+    spreads over the processes with DistributedDataParallel, for the same global batch."""
     from kcap.model.spec import ModelSpec
     from kcap.train.config import TrainConfig
     from kcap.train.loop import train as run_train
@@ -61,13 +68,20 @@ def train(
 
         probe = bits_probe(data)
     s = run_train(data, ModelSpec(layers=layers, heads=heads, d_model=d_model), cfg, out, progress=not quiet,
-                  dry_run=dry_run, probe=probe)
+                  dry_run=dry_run, probe=probe, resume=resume, checkpoint_every=checkpoint_every,
+                  tensorboard=tensorboard)
     if dry_run:
         d = s["derived"]
         typer.echo(json.dumps({"id": s["id"], "train": s["train"], **d, "params": s["params"],
                                "train_flops": d["train_flops_per_token"] * (d["stream_tokens"] - 1)}, indent=2))
         return
-    typer.echo(f"run {s['id']}: {s['steps']} steps, {s['tokens']} tokens, final loss {s['final_loss']:.4f}, "
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
+        return
+    if s.get("already_finished"):
+        typer.echo(f"run {s['id']} already finished in {out}: nothing to do")
+        return
+    resumed = f" (resumed at step {s['resumed_at_steps'][-1]})" if s.get("resumed_at_steps") else ""
+    typer.echo(f"run {s['id']}{resumed}: {s['steps']} steps, {s['tokens']} tokens, final loss {s['final_loss']:.4f}, "
                f"{s['tokens_per_s']:.0f} tok/s, {s['wall_s']:.1f}s -> {out}")
 
 
@@ -95,10 +109,15 @@ def runs(
 ) -> None:
     """List the runs in the store ($KCAP_WORKSPACE, default ./.kcap)."""
     from kcap.report.tables import runs_table
-    from kcap.store.db import RunStore
+    from kcap.store.db import FINISHED, RunStore
+    from kcap.store.rundir import run_problem
 
     with RunStore() as store:
         rows = store.runs()
+        for r in rows:  # a finished run whose directory is partial or corrupted is reported, not trusted
+            r["problem"] = run_problem(Path(r["run_dir"])) if r["status"] in FINISHED else None
+            if r["problem"]:
+                print(f"kcap: warning: run {r['id']}: {r['problem']}", file=sys.stderr)
         if as_json:
             typer.echo(json.dumps([{k: v for k, v in r.items() if k != "config"} for r in rows], indent=2))
         else:
@@ -160,3 +179,7 @@ def main() -> None:
             sys.exit(e.exit_code or 2)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":  # `python -m kcap.cli` (torchrun -m kcap.cli train ...)
+    main()

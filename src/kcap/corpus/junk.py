@@ -110,16 +110,25 @@ class JunkStream:
             yield render(self._atlas, people, templates, order).tokens
             c += 1
 
-    def batches(self, seq: int, batch: int, provenance: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Training batches; with ``provenance`` junk input tokens carry ``PROVENANCE_BIT`` (for stats)."""
+    def batches(self, seq: int, batch: int, provenance: bool = False,
+                start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Training batches; with ``provenance`` junk input tokens carry ``PROVENANCE_BIT`` (for stats).
+
+        From batch ``start`` on (a resumed run): the first start·batch windows hold
+        floor(start·batch·U/W) useful ones, so the useful stream is skipped by length to their
+        end; the junk windows before are rendered and dropped."""
         u, j = self.window_counts(seq)
         w = u + j
+        first = min(start * batch, w)
+        useful_before = first * u // w if w else 0
         junk_chunks = self.junk_chunks()
         if provenance:
             junk_chunks = (ch | PROVENANCE_BIT for ch in junk_chunks)
-        useful = _Rows(windows(self.useful.chunks(), seq, _BLOCK, pad=self.pad))
+        useful = _Rows(windows(self.useful.chunks(start=useful_before * seq), seq, _BLOCK, pad=self.pad))
         junk = _Rows(windows(junk_chunks, seq, _BLOCK, pad=self.pad))
-        for lo in range(0, w, batch):
+        for lo in range(0, first - useful_before, _BLOCK):
+            junk.take(min(_BLOCK, first - useful_before - lo))
+        for lo in range(first, w, batch):
             i = np.arange(lo, min(lo + batch, w), dtype=np.int64)
             is_useful = (i + 1) * u // w > i * u // w
             x = np.empty((len(i), seq), np.int32)

@@ -42,11 +42,23 @@ class WindowedStream:
     def n_windows(self, seq: int) -> int:
         return n_windows(self.total_tokens(), seq)
 
-    def batches(self, seq: int, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return windows(self.chunks(), seq, batch, pad=self.pad)
+    def batches(self, seq: int, batch: int, start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Batches from batch ``start`` on (a resumed run): the tokens before it are rendered and
+        dropped, which is correct for any stream; a stream that can skip cheaper overrides this."""
+        return windows(skip_tokens(self.chunks(), start * seq * batch), seq, batch, pad=self.pad)
 
     def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
         return None
+
+
+def skip_tokens(chunks: Iterator[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """The token stream of ``chunks`` without its first ``n`` tokens."""
+    for ch in chunks:
+        if n >= len(ch):
+            n -= len(ch)
+            continue
+        yield ch[n:]
+        n = 0
 
 
 def make_stream(dataset, exposures: int, seed: int = 0):
@@ -87,11 +99,13 @@ class BioStream:
         key = [self.dataset.seed, self.seed, r] + ([] if chunk is None else [chunk])
         return np.random.default_rng(np.random.SeedSequence(key))
 
-    def _round(self, r: int, lengths_only: bool = False) -> Iterator[np.ndarray]:
+    def _round(self, r: int, lengths_only: bool = False, first_chunk: int = 0) -> Iterator[np.ndarray]:
         people = self.dataset.people
         n = len(people)
         perm = self._round_rng(r).permutation(n)
         for c, lo in enumerate(range(0, n, CHUNK_PEOPLE)):
+            if c < first_chunk:  # every chunk has its own RNG stream, so skipping one changes nothing after it
+                continue
             idx = perm[lo:lo + CHUNK_PEOPLE]
             if self._fixed is not None:
                 templates, order = self._fixed[0][idx], self._fixed[1][idx]
@@ -102,10 +116,26 @@ class BioStream:
             else:
                 yield render(self.atlas, people[idx], templates, order).tokens
 
-    def chunks(self, start_round: int = 0) -> Iterator[np.ndarray]:
-        """Token chunks (int32) of the whole stream, in order."""
-        for r in range(start_round, self.exposures):
-            yield from self._round(r)
+    def chunks(self, start: int = 0) -> Iterator[np.ndarray]:
+        """Token chunks (int32) of the stream from token ``start`` on, in order.
+
+        Resuming deep into a run must not re-render everything before it: whole rounds and chunks
+        before ``start`` are skipped by their lengths alone (as cheap as ``total_tokens``), and only
+        the chunk holding token ``start`` is rendered and cut.
+        """
+        for r in range(self.exposures):
+            if start == 0:
+                yield from self._round(r)
+                continue
+            for c, n in enumerate(int(ch.sum()) for ch in self._round(r, lengths_only=True)):
+                if start >= n:
+                    start -= n
+                    continue
+                rest = self._round(r, first_chunk=c)
+                yield next(rest)[start:]
+                start = 0
+                yield from rest
+                break
 
     def used_tokens(self) -> int:
         """Vocabulary entries the stream can contain: the embedding rows that count as parameters.
@@ -137,9 +167,10 @@ class BioStream:
     def n_windows(self, seq: int) -> int:
         return n_windows(self.total_tokens(), seq)
 
-    def batches(self, seq: int, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Training batches (inputs, targets) of ``batch`` windows, the last one possibly short."""
-        return windows(self.chunks(), seq, batch, pad=self.pad)
+    def batches(self, seq: int, batch: int, start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Training batches (inputs, targets) of ``batch`` windows, the last one possibly short,
+        from batch ``start`` on: batch k begins at stream token k·seq·batch (see ``chunks``)."""
+        return windows(self.chunks(start=start * seq * batch), seq, batch, pad=self.pad)
 
     def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
         return heldout_windows(self, count, seq)

@@ -158,10 +158,8 @@ def bits_probe(data: Path):
 
 def load_run_model(run: Path) -> tuple[dict, GPT]:
     """A run's config and its trained model (on CPU)."""
-    config = rundir.read_config(run)
+    config = rundir.check_run(run, verify=True)  # a partial or corrupted run is refused, never measured
     weights = Path(run) / rundir.WEIGHTS
-    if not weights.is_file():
-        raise KcapError(f"{run} has no trained weights ({rundir.WEIGHTS}); did training finish?")
     model_cfg = {k: v for k, v in config["model"].items() if k != "arch"}
     model = GPT(GPTConfig(**model_cfg))
     try:

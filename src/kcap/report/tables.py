@@ -51,6 +51,14 @@ def capacity_table(results: list[dict], title: str = "") -> None:
     console.print(t)
 
 
+def _status(r: dict) -> str:
+    if r.get("problem"):
+        return "[red]broken[/red]"
+    if r["status"] == "failed":  # the reason's kind: nan, oom, crash
+        return f"[red]failed ({(r.get('reason') or '?').split(':')[0]})[/red]"
+    return r["status"]
+
+
 def runs_table(rows: list[dict], path: Path) -> None:
     t = Table(title=f"runs in {path}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     for col in ("id", "data", "N", "exp", "model", "params", "bits", "bits/P", "status"):
@@ -59,6 +67,6 @@ def runs_table(rows: list[dict], path: Path) -> None:
         t.add_row(r["id"][:8], r["dataset"] or "", f"{r['people']:,}", str(r["exposures"]),
                   f"{r['layers']}×{r['d_model']}×{r['heads']}", _si(r["params"]),
                   _si(r["bits"]) if r["bits"] is not None else "",
-                  f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", r["status"])
+                  f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", _status(r))
     console.print(t)
     console.print("full ids and run directories: kcap runs --json")

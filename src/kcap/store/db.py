@@ -1,20 +1,40 @@
 """The SQLite run store: one row per run, with its config, training metrics and results.
 
 Plots and listings read from here, never from logs. The schema version is kept in
-``PRAGMA user_version``; WAL mode and a busy timeout let several processes write at once.
+``PRAGMA user_version``. Several processes may write at once (runs of a sweep finishing together):
+WAL mode lets readers and one writer proceed side by side, every write is one ``BEGIN IMMEDIATE``
+transaction that takes the write lock up front (so SQLite's busy timeout applies and no
+transaction has to be abandoned half-way), and the rare "database is locked" that escapes the
+timeout is retried.
+
+A run's life in the store (``status``):
+
+    running -> trained -> measured        (finished)
+    running -> failed     (reason: "nan: ...", "oom: ...", "crash: ...")
+    running -> interrupted (KeyboardInterrupt), or stays running with a dead pid (SIGKILL)
+
+``run_status(id)`` tells a sweep which of these a run is in, and whether it can be resumed.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from kcap.errors import KcapError
 from kcap.store.workspace import store_path
 
-SCHEMA_VERSION = 2
+T = TypeVar("T")
+
+SCHEMA_VERSION = 3
+FINISHED = ("trained", "measured")
 # Each migration takes the store from version i to i + 1; a new store runs them all.
 _MIGRATIONS = ["""
 CREATE TABLE IF NOT EXISTS runs (
@@ -22,7 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_dir     TEXT NOT NULL,
     created     REAL NOT NULL,
     updated     REAL NOT NULL,
-    status      TEXT NOT NULL,         -- trained | measured | failed
+    status      TEXT NOT NULL,         -- running | interrupted | failed | trained | measured
     dataset     TEXT,                  -- e.g. bioS-multi
     people      INTEGER,
     exposures   INTEGER,
@@ -51,6 +71,11 @@ CREATE TABLE IF NOT EXISTS points (    -- the training curve: one row per logged
     bits        REAL,
     PRIMARY KEY (run_id, step)
 );
+""", """
+ALTER TABLE runs ADD COLUMN reason TEXT;                          -- why a run failed
+ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;  -- times training was started
+ALTER TABLE runs ADD COLUMN pid INTEGER;                          -- process training it (running)
+ALTER TABLE runs ADD COLUMN host TEXT;                            -- and its host
 """]
 _POINT_COLUMNS = ("step", "tokens", "exposures", "flops", "flops_6nd", "loss", "heldout_loss", "bits")
 
@@ -66,6 +91,62 @@ def dataset_label(data: dict) -> str:
     return label
 
 
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (``executescript`` would commit mid-transaction)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    return out
+
+
+def _locked(e: sqlite3.OperationalError) -> bool:
+    return "locked" in str(e) or "busy" in str(e)
+
+
+@dataclass
+class RunStatus:
+    """Where a run stands in the store."""
+
+    id: str
+    status: str
+    """running | interrupted | failed | trained | measured."""
+    reason: str | None
+    """Why it failed ("nan: ...", "oom: ...", "crash: ...")."""
+    run_dir: str
+    attempts: int
+    pid: int | None
+    host: str | None
+    updated: float
+    """Last write (start, checkpoint, end): a heartbeat for runs on other hosts."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def alive(self) -> bool | None:
+        """For a running run: is its process alive? None if it runs on another host (unknowable here)."""
+        if self.status != "running" or self.pid is None:
+            return False
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # exists, owned by someone else
+            return True
+        return True
+
+    @property
+    def resumable(self) -> bool:
+        """Interrupted, or marked running by a process that is gone (killed): resume it."""
+        return self.status == "interrupted" or (self.status == "running" and self.alive is False)
+
+
 class RunStore:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else store_path()
@@ -73,14 +154,53 @@ class RunStore:
         try:
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._retry(lambda: self.conn.execute("PRAGMA journal_mode=WAL"))
+            self._retry(self._migrate)
+        except sqlite3.DatabaseError as e:
+            raise KcapError(f"run store {self.path} is unreadable: {e}") from None
+
+    def _migrate(self) -> None:
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        # the version is read again under the write lock: two processes opening a new store at
+        # once must not both run a migration (ALTER TABLE is not idempotent)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise KcapError(f"run store {self.path} has schema {version}, newer than this kcap ({SCHEMA_VERSION})")
             for v in range(version, SCHEMA_VERSION):
-                self.conn.executescript(f"BEGIN; {_MIGRATIONS[v]} PRAGMA user_version={v + 1}; COMMIT;")
-        except sqlite3.DatabaseError as e:
-            raise KcapError(f"run store {self.path} is unreadable: {e}") from None
+                for stmt in _statements(_MIGRATIONS[v]):
+                    self.conn.execute(stmt)
+                self.conn.execute(f"PRAGMA user_version={v + 1}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _retry(self, fn: Callable[[], T], tries: int = 20) -> T:
+        """Run ``fn``, retrying when the database stays locked beyond the busy timeout."""
+        for i in range(tries):
+            try:
+                return fn()
+            except sqlite3.OperationalError as e:
+                if not _locked(e) or i == tries - 1:
+                    raise
+                time.sleep(0.05 * (i + 1))
+        raise AssertionError("unreachable")
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside one write transaction that holds the lock from its start."""
+        def attempt() -> T:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(self.conn)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return out
+        return self._retry(attempt)
 
     def close(self) -> None:
         self.conn.close()
@@ -91,34 +211,83 @@ class RunStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def record_started(self, run_id: str, run_dir: Path, config: dict) -> None:
+        """Mark a run as running in this process (a new row, or a retry/resume of an old one)."""
+        now = time.time()
+        d, m = config["data"], config["model"]
+
+        def write(conn: sqlite3.Connection) -> None:
+            # a run trained again replaces its weights: an earlier attempt's curve and measurement go
+            conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
+            conn.execute(
+                """INSERT INTO runs (id, run_dir, created, updated, status, dataset, people, exposures,
+                                     arch, layers, heads, d_model, params, config, attempts, pid, host)
+                   VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET run_dir=excluded.run_dir, updated=excluded.updated,
+                     status='running', reason=NULL, config=excluded.config, attempts=attempts + 1,
+                     pid=excluded.pid, host=excluded.host, metrics=NULL, results=NULL, bits=NULL,
+                     bits_max=NULL, bits_per_param=NULL""",
+                (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
+                 config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
+                 config["params"]["total"], json.dumps(config), os.getpid(), socket.gethostname()))
+        self._write(write)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Note that a running run is still making progress (called at each checkpoint)."""
+        self._write(lambda c: c.execute("UPDATE runs SET updated=? WHERE id=?", (time.time(), run_id)))
+
+    def record_failed(self, run_id: str, reason: str, status: str = "failed") -> None:
+        """Mark a run failed (or ``interrupted``) with a one-line reason, e.g. "nan: loss is nan at step 7".
+
+        The run must be in the store (``record_started``, or an older attempt)."""
+        if status not in ("failed", "interrupted"):
+            raise ValueError(f"status must be failed or interrupted, got {status!r}")
+        reason = " ".join(str(reason).split())  # one line
+        cur = self._write(lambda c: c.execute("UPDATE runs SET status=?, reason=?, updated=?, pid=NULL WHERE id=?",
+                                              (status, reason, time.time(), run_id)))
+        if cur.rowcount == 0:
+            raise KcapError(f"run {run_id} is not in the store {self.path}")
+
+    def run_status(self, run_id: str) -> RunStatus | None:
+        """Where a run stands, or None if the store has never seen it."""
+        r = self.conn.execute("SELECT id, status, reason, run_dir, attempts, pid, host, updated FROM runs WHERE id=?",
+                              (run_id,)).fetchone()
+        return RunStatus(**dict(r)) if r else None
+
+    def statuses(self) -> dict[str, RunStatus]:
+        """Every run's status, by id (one query, for sweep progress views)."""
+        rows = self.conn.execute("SELECT id, status, reason, run_dir, attempts, pid, host, updated FROM runs")
+        return {r["id"]: RunStatus(**dict(r)) for r in rows}
+
     def record_trained(self, run_id: str, run_dir: Path, config: dict, metrics: dict,
                        points: list[dict] = ()) -> None:
         """Insert or replace a trained run and its training curve, in one transaction."""
         now = time.time()
         d, m = config["data"], config["model"]
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
-        self.conn.executemany(
-            f"INSERT INTO points (run_id, {', '.join(_POINT_COLUMNS)}) VALUES (?{', ?' * len(_POINT_COLUMNS)})",
-            [(run_id, *(p.get(c) for c in _POINT_COLUMNS)) for p in points])
-        self.conn.execute(
-            """INSERT INTO runs (id, run_dir, created, updated, status, dataset, people, exposures,
-                                 arch, layers, heads, d_model, params, config, metrics)
-               VALUES (?, ?, ?, ?, 'trained', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT(id) DO UPDATE SET run_dir=excluded.run_dir, updated=excluded.updated,
-                 status='trained', params=excluded.params, config=excluded.config,
-                 metrics=excluded.metrics, results=NULL, bits=NULL, bits_max=NULL, bits_per_param=NULL""",
-            (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
-             config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
-             config["params"]["total"], json.dumps(config), json.dumps(metrics)))
-        self.conn.execute("COMMIT")
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
+            conn.executemany(
+                f"INSERT INTO points (run_id, {', '.join(_POINT_COLUMNS)}) VALUES (?{', ?' * len(_POINT_COLUMNS)})",
+                [(run_id, *(p.get(c) for c in _POINT_COLUMNS)) for p in points])
+            conn.execute(
+                """INSERT INTO runs (id, run_dir, created, updated, status, dataset, people, exposures,
+                                     arch, layers, heads, d_model, params, config, metrics)
+                   VALUES (?, ?, ?, ?, 'trained', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET run_dir=excluded.run_dir, updated=excluded.updated,
+                     status='trained', params=excluded.params, config=excluded.config, reason=NULL, pid=NULL,
+                     metrics=excluded.metrics, results=NULL, bits=NULL, bits_max=NULL, bits_per_param=NULL""",
+                (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
+                 config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
+                 config["params"]["total"], json.dumps(config), json.dumps(metrics)))
+        self._write(write)
 
     def record_results(self, run_id: str, results: dict) -> None:
-        cur = self.conn.execute(
+        cur = self._write(lambda c: c.execute(
             """UPDATE runs SET status='measured', updated=?, bits=?, bits_max=?, bits_per_param=?,
                    results=? WHERE id=?""",
             (time.time(), results["bits"], results["bits_max"], results["bits_per_param"],
-             json.dumps(results), run_id))
+             json.dumps(results), run_id)))
         if cur.rowcount == 0:
             raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
 

@@ -5,12 +5,18 @@
     RUN/metrics.jsonl      one JSON object per logged step
     RUN/summary.json       training outcome (tokens, steps, final loss, wall time, tokens/s)
     RUN/measure.json       measurement (bits, losses, per-attribute accuracy)
+    RUN/checkpoints/       step-indexed checkpoints while training (removed once it finishes)
+
+A run directory is checked before it is used (``check_run``): a partial or corrupted one (missing
+or truncated weights, unreadable JSON, a config whose hash is not its id, weights whose checksum
+differs from the one recorded when training ended) is reported in one line, never silently used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from pathlib import Path
 
 from kcap.atomic import write_json  # noqa: F401  (re-exported: run files are written atomically)
@@ -32,8 +38,8 @@ def read_json(path: Path, what: str) -> dict:
         raise KcapError(f"{path.parent} is not a finished run: {path.name} is missing ({what})")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise KcapError(f"{path} is corrupted: {e}") from None
+    except ValueError as e:  # bad JSON, or bytes that are not even text
+        raise KcapError(f"{path} is corrupted: {' '.join(str(e).split())[:200]}") from None
 
 
 def read_config(run: Path) -> dict:
@@ -41,3 +47,63 @@ def read_config(run: Path) -> dict:
     if not run.is_dir():
         raise KcapError(f"run directory {run} does not exist")
     return read_json(run / CONFIG, "run config")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise KcapError unless ``path`` is a whole safetensors file (header readable, size exact).
+
+    Cheap (reads the header only): a truncated or garbled file fails here without torch."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > size - 8:
+                raise ValueError("header longer than the file")
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, struct.error, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise KcapError(f"{path} is corrupted: unreadable safetensors header ({e})") from None
+    if 8 + n + end != size:
+        raise KcapError(f"{path} is truncated or corrupted: {size} bytes, its header describes {8 + n + end}")
+
+
+def check_run(run: Path, verify: bool = True) -> dict:
+    """The config of a finished, intact run directory; KcapError (one line) naming what is wrong.
+
+    With ``verify`` the weights' SHA-256 is compared with the one recorded when training ended."""
+    run = Path(run)
+    config = read_config(run)
+    if not isinstance(config, dict) or not all(k in config for k in ("id", "data", "model", "train")):
+        raise KcapError(f"{run / CONFIG} is corrupted: id, data, model or train is missing")
+    try:
+        rid = run_id(config)
+    except (TypeError, AttributeError, KeyError) as e:
+        raise KcapError(f"{run / CONFIG} is corrupted: {e}") from None
+    if rid != config["id"]:
+        raise KcapError(f"{run / CONFIG} was altered: its contents hash to {rid}, not its id {config['id']}")
+    summary = read_json(run / SUMMARY, "training summary")
+    weights = run / WEIGHTS
+    if not weights.is_file():
+        raise KcapError(f"{run} has no trained weights ({WEIGHTS}); did training finish?")
+    check_safetensors(weights)
+    expected = summary.get("weights_sha256") if isinstance(summary, dict) else None
+    if verify and expected and file_sha256(weights) != expected:
+        raise KcapError(f"{weights} is corrupted: its checksum differs from the one recorded at the end of training")
+    return config
+
+
+def run_problem(run: Path, verify: bool = False) -> str | None:
+    """What is wrong with a finished run's directory, or None if it looks intact."""
+    try:
+        check_run(run, verify=verify)
+    except KcapError as e:
+        return str(e)
+    return None
