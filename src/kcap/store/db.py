@@ -14,7 +14,7 @@ from pathlib import Path
 from kcap.errors import KcapError
 from kcap.store.workspace import store_path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Each migration takes the store from version i to i + 1; a new store runs them all.
 _MIGRATIONS = ["""
 CREATE TABLE IF NOT EXISTS runs (
@@ -51,6 +51,16 @@ CREATE TABLE IF NOT EXISTS points (    -- the training curve: one row per logged
     bits        REAL,
     PRIMARY KEY (run_id, step)
 );
+""", """
+CREATE TABLE IF NOT EXISTS quantized ( -- measurements after quantizing a run's weights
+    run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    method      TEXT NOT NULL,         -- int8, int4, int4-g32, ...
+    updated     REAL NOT NULL,
+    bits        REAL,
+    bits_per_param REAL,
+    results     TEXT NOT NULL,         -- JSON: measurement, as RUN/measure-<method>.json
+    PRIMARY KEY (run_id, method)
+);
 """]
 _POINT_COLUMNS = ("step", "tokens", "exposures", "flops", "flops_6nd", "loss", "heldout_loss", "bits")
 
@@ -64,6 +74,13 @@ def dataset_label(data: dict) -> str:
     if data.get("domain_token"):
         label += "+domain"
     return label
+
+
+def _shape(model: dict) -> tuple[int | None, int | None, int | None]:
+    """Layers, heads and width of a run's model section (ours, or a Hugging Face config)."""
+    hf = model.get("hf_config", {})
+    return (model.get("n_layer", hf.get("num_hidden_layers")), model.get("n_head", hf.get("num_attention_heads")),
+            model.get("d_model", hf.get("hidden_size")))
 
 
 class RunStore:
@@ -98,6 +115,7 @@ class RunStore:
         d, m = config["data"], config["model"]
         self.conn.execute("BEGIN IMMEDIATE")
         self.conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
+        self.conn.execute("DELETE FROM quantized WHERE run_id = ?", (run_id,))  # measured old weights
         self.conn.executemany(
             f"INSERT INTO points (run_id, {', '.join(_POINT_COLUMNS)}) VALUES (?{', ?' * len(_POINT_COLUMNS)})",
             [(run_id, *(p.get(c) for c in _POINT_COLUMNS)) for p in points])
@@ -109,7 +127,7 @@ class RunStore:
                  status='trained', params=excluded.params, config=excluded.config,
                  metrics=excluded.metrics, results=NULL, bits=NULL, bits_max=NULL, bits_per_param=NULL""",
             (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
-             config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
+             config["train"]["exposures"], m["arch"], *_shape(m),
              config["params"]["total"], json.dumps(config), json.dumps(metrics)))
         self.conn.execute("COMMIT")
 
@@ -121,6 +139,21 @@ class RunStore:
              json.dumps(results), run_id))
         if cur.rowcount == 0:
             raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+
+    def record_quantized(self, run_id: str, method: str, results: dict) -> None:
+        """Store a measurement of the run's quantized weights beside the full-precision one."""
+        if self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+        self.conn.execute(
+            """INSERT INTO quantized (run_id, method, updated, bits, bits_per_param, results) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT(run_id, method) DO UPDATE SET updated=excluded.updated, bits=excluded.bits,
+                 bits_per_param=excluded.bits_per_param, results=excluded.results""",
+            (run_id, method, time.time(), results["bits"], results["bits_per_param"], json.dumps(results)))
+
+    def quantized(self, run_id: str) -> dict[str, dict]:
+        """A run's quantized measurements by method."""
+        rows = self.conn.execute("SELECT method, results FROM quantized WHERE run_id = ? ORDER BY method", (run_id,))
+        return {r["method"]: json.loads(r["results"]) for r in rows}
 
     def points(self, run_id: str) -> list[dict]:
         """A run's training curve, by step."""
@@ -143,5 +176,8 @@ class RunStore:
             row = dict(r)
             for k in ("config", "metrics", "results"):
                 row[k] = json.loads(row[k]) if row[k] else None
+            row["quantized"] = {q["method"]: {"bits": q["bits"], "bits_per_param": q["bits_per_param"]}
+                                for q in self.conn.execute("SELECT method, bits, bits_per_param FROM quantized "
+                                                           "WHERE run_id = ? ORDER BY method", (row["id"],))}
             rows.append(row)
         return rows

@@ -2,7 +2,7 @@
 
     data -> windows -> [forward -> backward] x grad_accum -> clip -> AdamW step -> log
 
-fp32 on CPU; on CUDA, bf16 autocast, fused AdamW and torch.compile. The run directory gets its
+fp32 on CPU; on CUDA, bf16 autocast (or --precision), fused AdamW and torch.compile. The run directory gets its
 config before the first step (so a crash is identifiable) and its weights and summary at the end.
 """
 
@@ -24,7 +24,7 @@ from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
 from kcap.knowledge.datasets import load_dataset
 from kcap.model.flops import peak_flops, train_flops_per_token
-from kcap.model.gpt import GPT
+from kcap.model.build import build_model
 from kcap.model.params import param_breakdown
 from kcap.model.spec import ModelSpec
 from kcap.store import rundir
@@ -33,6 +33,7 @@ from kcap.store.provenance import provenance
 from kcap.train.config import TrainConfig
 from kcap.train.progress import TrainProgress
 from kcap.train.schedule import lr_at
+from kcap.train.precision import autocast, resolve_precision
 from kcap.train.step import make_optimizer, make_step
 
 Probe = Callable[[torch.nn.Module], dict]
@@ -40,16 +41,16 @@ Probe = Callable[[torch.nn.Module], dict]
 
 @torch.no_grad()
 def heldout_loss(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device,
-                 rows: int = 64) -> float:
+                 rows: int = 64, precision: str = "auto") -> float:
     """Mean per-token loss on held-out windows (the same loss as training, on unseen people)."""
     model.eval()
     total, count = 0.0, 0
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    precision = resolve_precision(precision, device)
     for i in range(0, len(x), rows):
         xb = torch.from_numpy(x[i:i + rows].astype(np.int64)).to(device)
         yb = torch.from_numpy(y[i:i + rows].astype(np.int64)).to(device)
         n = int((y[i:i + rows] >= 0).sum())
-        with autocast:
+        with autocast(device, precision):
             total += float(model(xb, yb)) * n
         count += n
     model.train()
@@ -72,7 +73,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     stream = make_stream(dataset, cfg.exposures, seed=cfg.seed)
     vocab = dataset.vocab()
     model_cfg = spec.config(len(vocab), cfg.seq)
-    model = GPT(model_cfg)
+    model = build_model(model_cfg)
     params = param_breakdown(model, used_tokens=stream.used_tokens())
 
     longest = stream.max_doc_tokens()
@@ -91,10 +92,10 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                  "files": dataset.meta["files"],
                  **({"junk": dataset.junk} if dataset.junk else {}),
                  **({"domain_token": True} if dataset.domain_token else {})},
-        "model": {"arch": spec.arch, **model_cfg.to_dict()},
+        "model": model_cfg.to_dict(),
         "train": cfg.to_dict(),
         "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup, "eval_every": eval_every,
-                    "train_flops_per_token": flops_per_token},
+                    "train_flops_per_token": flops_per_token, "precision": resolve_precision(cfg.precision, device)},
         "params": params,
         "provenance": provenance(torch=torch.__version__, device=device_name(device)),
     }
@@ -137,12 +138,12 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             done = (step + 1) / steps if dataset.junk else tokens_seen / targets
             rec = {"step": step + 1, "tokens": tokens_seen, "exposures": cfg.exposures * done,
                    "loss": last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
-                   "flops_6nd": 6 * params["total"] * tokens_seen, "elapsed_s": now - t0}
+                   "flops_6nd": 6 * params["active"] * tokens_seen, "elapsed_s": now - t0}
             if peak:
                 rec["mfu"] = tok_s * flops_per_token / peak
             if evaluate:
                 if heldout is not None:
-                    rec["heldout_loss"] = heldout_loss(model, *heldout, device)
+                    rec["heldout_loss"] = heldout_loss(model, *heldout, device, precision=cfg.precision)
                 if probe is not None:
                     rec.update(probe(model))
                     model.train()
@@ -170,7 +171,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     summary = {"steps": steps, "tokens": tokens_seen, "final_loss": last_loss,
                "final_heldout_loss": records[-1].get("heldout_loss"), "wall_s": wall,
                "tokens_per_s": tokens_seen / wall, "flops": tokens_seen * flops_per_token,
-               "flops_6nd": 6 * params["total"] * tokens_seen}
+               "flops_6nd": 6 * params["active"] * tokens_seen}
     rundir.write_json(out / rundir.SUMMARY, summary)
     if record:
         with RunStore() as store:
