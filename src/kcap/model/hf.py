@@ -149,8 +149,7 @@ def load_hf(path: Path, vocab: dict[str, int]) -> HFCausalLM:
         raise KcapError(f"{path} is not a Hugging Face model directory (no config.json)")
     try:
         tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
-                                                                  dtype=torch.float32)
+        model = transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True).float()
     except (OSError, ValueError) as e:
         raise KcapError(f"cannot load {path} as a causal LM with its tokenizer: {e}".replace("\n", " ")) from None
     theirs = tok.get_vocab()
