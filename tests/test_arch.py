@@ -17,15 +17,6 @@ from kcap.train.loop import train
 
 QUICK = dict(exposures=4, lr=1e-2, wd=0.01, batch=4, seq=128, warmup=3, device="cpu", log_every=2, eval_every=0)
 
-
-@pytest.fixture(scope="module")
-def bios50(tmp_path_factory):
-    from kcap.knowledge.bios import write_bios
-
-    path = tmp_path_factory.mktemp("data") / "bios50"
-    write_bios(path, 50, seed=1)
-    return path
-
 SPECS = {
     "gpt2": ModelSpec(layers=1, heads=2, d_model=32),
     "llama": ModelSpec(layers=1, heads=2, d_model=32, arch="llama"),

@@ -69,14 +69,14 @@ def test_moe_and_no_mlp_do_not_export(tmp_path):
             to_hf(GPT(GPTConfig(vocab_size=40, n_layer=1, n_head=2, d_model=16, **kw)), eos=0)
 
 
-def test_train_any_hf_config_from_scratch(small_bios, tmp_path):
+def test_train_any_hf_config_from_scratch(bios50, tmp_path):
     hf_cfg = {"model_type": "qwen2", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
               "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 128,
               "tie_word_embeddings": True}
     (tmp_path / "cfg.json").write_text(json.dumps(hf_cfg))
     run = tmp_path / "run"
-    p = kcap("train", "--data", small_bios, "--out", run, "--hf-config", tmp_path / "cfg.json", "--exposures", 2,
-             "--batch", 8, "--seq", 128, "--lr", "1e-2", "--warmup", 3, "--quiet", "--eval-every", 0)
+    p = kcap("train", "--data", bios50, "--out", run, "--hf-config", tmp_path / "cfg.json", "--exposures", 4,
+             "--batch", 4, "--seq", 128, "--lr", "1e-2", "--warmup", 3, "--quiet", "--eval-every", 0)
     assert p.returncode == 0, p.stderr
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["loss"] < log[0]["loss"] - 1.0
