@@ -112,7 +112,7 @@ def test_grouped_query_attention_equals_repeated_key_value_heads():
     for i in range(2):
         w = sd[f"blocks.{i}.attn.qkv.weight"]
         q, k, v = w.split([32, 16, 16])
-        rep = lambda t: t.view(2, 8, 32).repeat_interleave(2, dim=0).reshape(32, 32)  # noqa: E731
+        rep = lambda t: t.view(2, 8, 32).repeat_interleave(2, dim=0).reshape(32, 32)
         sd[f"blocks.{i}.attn.qkv.weight"] = torch.cat([q, rep(k), rep(v)])
     full.load_state_dict(sd)
     x = torch.randint(0, 50, (2, 16))

@@ -6,15 +6,14 @@ import sys
 
 import pytest
 import torch
-
 from test_cli import assert_one_line_error, kcap
 
 transformers = pytest.importorskip("transformers")
 
-from kcap.knowledge.bios import load_bios  # noqa: E402
-from kcap.measure.evaluate import load_run_model, measure_run  # noqa: E402
-from kcap.model.gpt import GPT, GPTConfig  # noqa: E402
-from kcap.model.hf import to_hf  # noqa: E402
+from kcap.knowledge.bios import load_bios
+from kcap.measure.evaluate import load_run_model, measure_run
+from kcap.model.gpt import GPT, GPTConfig
+from kcap.model.hf import to_hf
 
 
 def test_export_loads_without_custom_code_and_matches_logits_and_bits(trained_run, tmp_path):

@@ -4,13 +4,13 @@ import json
 
 import pytest
 import torch
+from test_cli import assert_one_line_error, kcap
 
 from kcap.errors import KcapError
 from kcap.model.spec import ModelSpec
 from kcap.train.config import TrainConfig
 from kcap.train.loop import train
 from kcap.train.precision import grad_scaler, resolve_precision
-from test_cli import assert_one_line_error, kcap
 
 QUICK = dict(exposures=2, lr=1e-2, wd=0.01, batch=4, seq=128, warmup=2, device="cpu", log_every=2, eval_every=0)
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import record_in_store
+
 from kcap.errors import KcapError
 from kcap.measure.evaluate import measure_run
 from kcap.measure.quantize import quantize_model, quantize_tensor
@@ -59,3 +59,28 @@ def test_int8_keeps_the_bits_and_int4_is_reported_beside_full_precision(trained_
         assert row["bits"] == full["bits"]
         assert set(store.quantized(config["id"])) == {"int8", "int4", "int4-g8"}
         assert row["quantized"]["int4"]["bits"] == int4["bits"]
+
+
+def test_cli_quantized_measurement(trained_run):
+    from test_cli import assert_one_line_error, kcap
+
+    record_in_store(trained_run)
+    p = kcap("measure", trained_run, "--quantize", "int4", "--group-size", 16, "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["quantization"] == {"method": "int4", "group_size": 16, "name": "int4-g16"}
+    assert_one_line_error(kcap("measure", trained_run, "--group-size", 16), "--group-size")
+    assert_one_line_error(kcap("measure", trained_run, "--quantize", "int2"), "--quantize")
+
+
+def test_store_migrates_a_version_2_store_to_hold_quantized_results(tmp_path):
+    import sqlite3
+
+    from kcap.store import db
+
+    path = tmp_path / "v2.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(db._MIGRATIONS[0] + db._MIGRATIONS[1] + "PRAGMA user_version=2;")
+    conn.close()
+    with RunStore(path) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+        assert store.quantized("nothing") == {}

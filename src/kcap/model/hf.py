@@ -47,7 +47,7 @@ class HFModelConfig:
     arch: str = "hf"
 
     @classmethod
-    def from_user(cls, user: dict, vocab_size: int, seq: int) -> "HFModelConfig":
+    def from_user(cls, user: dict, vocab_size: int, seq: int) -> HFModelConfig:
         if not isinstance(user.get("model_type"), str):
             raise KcapError("--hf-config: the config has no \"model_type\" (e.g. \"llama\", \"gpt2\", \"qwen2\")")
         d = {k: v for k, v in user.items() if k not in ("architectures", "transformers_version", "torch_dtype",
@@ -60,7 +60,7 @@ class HFModelConfig:
         return cfg
 
     @classmethod
-    def from_dict(cls, d: dict) -> "HFModelConfig":
+    def from_dict(cls, d: dict) -> HFModelConfig:
         return cls(hf_config=d["hf_config"])
 
     def to_dict(self) -> dict:
@@ -104,7 +104,7 @@ class HFCausalLM(nn.Module):
         self._output = {n for n, p in named if out is not None and p is out.weight} - self._embedding
 
     @classmethod
-    def from_model_config(cls, cfg: HFModelConfig) -> "HFCausalLM":
+    def from_model_config(cls, cfg: HFModelConfig) -> HFCausalLM:
         transformers = require_transformers("--hf-config")
         try:
             model = transformers.AutoModelForCausalLM.from_config(cfg.hf())

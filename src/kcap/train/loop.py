@@ -23,17 +23,17 @@ from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
 from kcap.knowledge.datasets import load_dataset
-from kcap.model.flops import peak_flops, train_flops_per_token
 from kcap.model.build import build_model
+from kcap.model.flops import peak_flops, train_flops_per_token
 from kcap.model.params import param_breakdown
 from kcap.model.spec import ModelSpec
 from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.store.provenance import provenance
 from kcap.train.config import TrainConfig
+from kcap.train.precision import autocast, resolve_precision
 from kcap.train.progress import TrainProgress
 from kcap.train.schedule import lr_at
-from kcap.train.precision import autocast, resolve_precision
 from kcap.train.step import make_optimizer, make_step
 
 Probe = Callable[[torch.nn.Module], dict]
