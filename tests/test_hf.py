@@ -86,7 +86,13 @@ def test_train_any_hf_config_from_scratch(bios50, tmp_path):
     assert b.get("other", 0) == 0 and b["attention"] > 0 and b["mlp"] > 0
     p = kcap("measure", run, "--json")
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["params"] == b["total"]
+    native = json.loads(p.stdout)
+    assert native["params"] == b["total"]
+    # such a run exports as the HF model it already is, and measures the same through --hf
+    from kcap.measure.evaluate import export_run, measure_hf
+
+    assert export_run(run, tmp_path / "hf")["hf_class"] == "Qwen2ForCausalLM"
+    assert measure_hf(tmp_path / "hf", bios50)["bits"] == pytest.approx(native["bits"], rel=1e-3)
 
 
 def test_bad_hf_config_is_one_line(small_bios, tmp_path):

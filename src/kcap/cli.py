@@ -40,7 +40,7 @@ def train(
     top_k: Annotated[int, typer.Option(help="Experts per token.")] = 1,
     capacity_factor: Annotated[float, typer.Option(help="Expert capacity in training, as a multiple of an even share.")] = 1.25,
     untied: Annotated[bool, typer.Option("--untied", help="A separate output layer instead of the tied embedding.")] = False,
-    hf_config: Annotated[Optional[Path], typer.Option(help="Train this Hugging Face config.json (any causal LM) from scratch instead; needs kcap[hf].")] = None,
+    hf_config: Annotated[Optional[Path], typer.Option(help="Train this Hugging Face config.json (any causal LM) from scratch instead; needs the hf extra: transformers.")] = None,
     precision: Annotated[str, typer.Option(help="fp32, bf16, fp16 (CUDA, loss scaling), auto (bf16 on CUDA, fp32 on CPU).")] = "auto",
     exposures: Annotated[int, typer.Option(help="Exposures of every person.")] = 100,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the paper's for N).")] = None,
@@ -104,7 +104,7 @@ def measure(
     data: Annotated[Optional[Path], typer.Option(help="The run's dataset, if it moved since training (with --hf: required).")] = None,
     quantize: Annotated[Optional[str], typer.Option(help="Quantize the weights first: int8 or int4 (round to nearest, symmetric).")] = None,
     group_size: Annotated[Optional[int], typer.Option(help="With --quantize: one scale per G weights of a row (default: per output channel).")] = None,
-    hf: Annotated[Optional[Path], typer.Option(help="Measure this local Hugging Face causal LM instead of a run (needs --data, kcap[hf]).")] = None,
+    hf: Annotated[Optional[Path], typer.Option(help="Measure this local Hugging Face causal LM instead of a run (needs --data and the hf extra: transformers).")] = None,
 ) -> None:
     """Bits stored (SCIENCE.md §2), bits per parameter, and per-attribute loss and accuracy.
 
@@ -132,7 +132,7 @@ def export(
     hf: Annotated[Path, typer.Option(help="Directory to write the Hugging Face model and tokenizer to.")],
     data: Annotated[Optional[Path], typer.Option(help="The run's dataset (for its tokenizer), if it moved.")] = None,
 ) -> None:
-    """Export a run for transformers: gpt2 -> GPTNeoXForCausalLM, llama/mistral -> Llama/Mistral (needs kcap[hf]).
+    """Export a run for transformers: gpt2 -> GPTNeoXForCausalLM, llama/mistral -> Llama/Mistral (needs the hf extra: transformers).
 
     Loads with AutoModelForCausalLM / AutoTokenizer.from_pretrained(DIR), no custom code. MoE and
     no-MLP models do not export."""
