@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Small-scale CPU comparison of the architectures behind docs/architectures.md (a few minutes on 2 cores).
+# Small-scale CPU comparison of the architectures behind docs/architectures.md (about 18 CPU-minutes).
 # One bioS population, near-equal parameters, equal exposures and recipe; then int8/int4 of gpt2.
 #   bash experiments/architectures_cpu.sh [OUT]     (runs go to the store in $KCAP_WORKSPACE)
 set -euo pipefail
