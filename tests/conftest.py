@@ -19,3 +19,38 @@ def small_bios(tmp_path_factory):
 
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def bios50(tmp_path_factory):
+    from kcap.knowledge.bios import write_bios
+
+    path = tmp_path_factory.mktemp("data") / "bios50"
+    write_bios(path, 50, seed=1)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A tiny gpt2 trained until it stores real knowledge (~1/4 of bits_max), not in any store."""
+    from kcap.knowledge.bios import write_bios
+    from kcap.model.spec import ModelSpec
+    from kcap.train.config import TrainConfig
+    from kcap.train.loop import train
+
+    root = tmp_path_factory.mktemp("trained")
+    write_bios(root / "data", 30, seed=3)
+    cfg = TrainConfig(exposures=40, lr=2e-2, wd=0.01, batch=8, seq=128, warmup=10, device="cpu", eval_every=0)
+    train(root / "data", ModelSpec(layers=1, heads=2, d_model=32), cfg, root / "run", progress=False, record=False)
+    return root / "run"
+
+
+def record_in_store(run):
+    """Put a run trained with record=False into the current test's store."""
+    from kcap.store import rundir
+    from kcap.store.db import RunStore
+
+    config = rundir.read_config(run)
+    with RunStore() as store:
+        store.record_trained(config["id"], run, config, rundir.read_json(run / rundir.SUMMARY, "summary"))
+    return config

@@ -52,7 +52,7 @@ def test_migration_from_version_2_keeps_runs(tmp_path):
     conn.commit()
     conn.close()
     with RunStore(path) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 3
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 4
         st = store.run_status("old")
         assert st.finished and st.attempts == 0 and st.reason is None
         assert store.run_status("never-seen") is None
@@ -173,3 +173,17 @@ def test_retraining_a_run_drops_its_old_curve_and_measurement(tmp_path):
         assert st.status == "running" and st.attempts == 2 and st.alive is True and not st.resumable
         assert store.points("r") == [] and store.runs(measured_only=True) == []
         assert store.runs()[0]["bits"] is None and set(store.statuses()) == {"r"}
+
+
+def test_migration_from_version_3_adds_quantized_table(tmp_path):
+    path = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("".join(db._MIGRATIONS[:3]) + "PRAGMA user_version=3;")
+    conn.execute("INSERT INTO runs (id, run_dir, created, updated, status, config, reason) VALUES "
+                 "('r', '/x', 0, 0, 'failed', '{}', 'nan: loss is nan at step 3')")
+    conn.commit()
+    conn.close()
+    with RunStore(path) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert store.run_status("r").reason == "nan: loss is nan at step 3"
+        assert store.quantized("r") == {}

@@ -34,6 +34,15 @@ def train(
     layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
     d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
+    arch: Annotated[str, typer.Option(help="gpt2 (LayerNorm, GELU), llama (RMSNorm, SwiGLU), mistral (llama + GQA).")] = "gpt2",
+    kv_heads: Annotated[Optional[int], typer.Option(help="Key/value heads, grouped-query attention (default: all heads; mistral: heads/4).")] = None,
+    mlp_ratio: Annotated[int, typer.Option(help="MLP width / d_model: 4 standard, 1 the paper's 1/4 MLP, 0 no MLP.")] = 4,
+    experts: Annotated[int, typer.Option(help="Mixture of experts: experts per layer (0: dense MLP; the paper: 32).")] = 0,
+    top_k: Annotated[int, typer.Option(help="Experts per token.")] = 1,
+    capacity_factor: Annotated[float, typer.Option(help="Expert capacity in training, as a multiple of an even share.")] = 1.25,
+    untied: Annotated[bool, typer.Option("--untied", help="A separate output layer instead of the tied embedding.")] = False,
+    hf_config: Annotated[Optional[Path], typer.Option(help="Train this Hugging Face config.json (any causal LM) from scratch instead; needs the hf extra: transformers.")] = None,
+    precision: Annotated[str, typer.Option(help="fp32, bf16, fp16 (CUDA, loss scaling), auto (bf16 on CUDA, fp32 on CPU).")] = "auto",
     exposures: Annotated[int, typer.Option(help="Exposures of every person.")] = 100,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the paper's for N).")] = None,
     wd: Annotated[Optional[float], typer.Option(help="Weight decay (default: the paper's for N).")] = None,
@@ -52,7 +61,7 @@ def train(
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints (default: ~20 per run; 0: none).")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log metrics for TensorBoard in RUN/tb (needs the tensorboard package: the tb extra).")] = False,
 ) -> None:
-    """Train a rotary GPT-2 on a dataset for exactly E exposures of every person (or string).
+    """Train a model (rotary GPT-2 by default) on a dataset for exactly E exposures of every person (or string).
 
     Under torchrun (e.g. `torchrun --standalone --nproc-per-node 2 -m kcap.cli train ...`) one run
     spreads over the processes with DistributedDataParallel, for the same global batch."""
@@ -61,15 +70,18 @@ def train(
     from kcap.train.loop import train as run_train
 
     cfg = TrainConfig(exposures=exposures, lr=lr, wd=wd, batch=batch, grad_accum=grad_accum, seq=seq,
-                      warmup=warmup, seed=seed, device=device, compile=compile, eval_every=eval_every)
+                      warmup=warmup, seed=seed, device=device, compile=compile, eval_every=eval_every,
+                      precision=precision)
+    spec = ModelSpec(layers=layers, heads=heads, d_model=d_model, arch=arch, kv_heads=kv_heads, mlp_ratio=mlp_ratio,
+                     experts=experts, top_k=top_k, capacity_factor=capacity_factor, tied=not untied,
+                     hf_config=_read_json_file(hf_config, "--hf-config") if hf_config else None)
     probe = None
     if track_bits:
         from kcap.measure.evaluate import bits_probe
 
         probe = bits_probe(data)
-    s = run_train(data, ModelSpec(layers=layers, heads=heads, d_model=d_model), cfg, out, progress=not quiet,
-                  dry_run=dry_run, probe=probe, resume=resume, checkpoint_every=checkpoint_every,
-                  tensorboard=tensorboard)
+    s = run_train(data, spec, cfg, out, progress=not quiet, dry_run=dry_run, probe=probe, resume=resume,
+                  checkpoint_every=checkpoint_every, tensorboard=tensorboard)
     if dry_run:
         d = s["derived"]
         typer.echo(json.dumps({"id": s["id"], "train": s["train"], **d, "params": s["params"],
@@ -85,22 +97,62 @@ def train(
                f"{s['tokens_per_s']:.0f} tok/s, {s['wall_s']:.1f}s -> {out}")
 
 
+def _read_json_file(path: Path, what: str) -> dict:
+    try:
+        d = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise KcapError(f"{what} {path}: cannot read it ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise KcapError(f"{what} {path} is not valid JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise KcapError(f"{what} {path} must hold a JSON object")
+    return d
+
+
 @app.command()
 def measure(
-    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    run: Annotated[Optional[Path], typer.Argument(help="Run directory (omit with --hf).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    data: Annotated[Optional[Path], typer.Option(help="The run's dataset, if it moved since training.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="The run's dataset, if it moved since training (with --hf: required).")] = None,
+    quantize: Annotated[Optional[str], typer.Option(help="Quantize the weights first: int8 or int4 (round to nearest, symmetric).")] = None,
+    group_size: Annotated[Optional[int], typer.Option(help="With --quantize: one scale per G weights of a row (default: per output channel).")] = None,
+    hf: Annotated[Optional[Path], typer.Option(help="Measure this local Hugging Face causal LM instead of a run (needs --data and the hf extra: transformers).")] = None,
 ) -> None:
-    """Bits stored (SCIENCE.md §2), bits per parameter, and per-attribute loss and accuracy."""
-    from kcap.measure.evaluate import measure_run
+    """Bits stored (SCIENCE.md §2), bits per parameter, and per-attribute loss and accuracy.
+
+    With --quantize the result is stored beside the full-precision one (RUN/measure-int8.json)."""
+    from kcap.measure.evaluate import measure_hf, measure_run
     from kcap.report.tables import measure_table
 
-    r = measure_run(run, device=device, data=data)
+    if hf is not None:
+        if run is not None or data is None or quantize is not None:
+            raise KcapError("--hf takes no RUN and no --quantize, and needs --data DIR")
+        r = measure_hf(hf, data, device=device)
+    elif run is None:
+        raise KcapError("give a RUN directory (or --hf PATH --data DIR)")
+    else:
+        r = measure_run(run, device=device, data=data, quantize=quantize, group_size=group_size)
     if as_json:
         typer.echo(json.dumps(r, indent=2))
     else:
         measure_table(r)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    hf: Annotated[Path, typer.Option(help="Directory to write the Hugging Face model and tokenizer to.")],
+    data: Annotated[Optional[Path], typer.Option(help="The run's dataset (for its tokenizer), if it moved.")] = None,
+) -> None:
+    """Export a run for transformers: gpt2 -> GPTNeoXForCausalLM, llama/mistral -> Llama/Mistral (needs the hf extra: transformers).
+
+    Loads with AutoModelForCausalLM / AutoTokenizer.from_pretrained(DIR), no custom code. MoE and
+    no-MLP models do not export."""
+    from kcap.measure.evaluate import export_run
+
+    r = export_run(run, hf, data)
+    typer.echo(f"wrote {r['hf_class']} ({r['arch']}, logits checked within 1e-4) to {r['out']}")
 
 
 @app.command()

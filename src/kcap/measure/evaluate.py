@@ -27,7 +27,8 @@ from kcap.knowledge.bios import BioSDataset
 from kcap.knowledge.datasets import load_dataset
 from kcap.knowledge.info import BIOS_ATTRIBUTE_CHOICES, bios_bits_max
 from kcap.measure.bits import bios_bits
-from kcap.model.gpt import GPT, GPTConfig
+from kcap.measure.quantize import method_name, quantize_model
+from kcap.model.build import build_model, config_from_dict
 from kcap.model.params import param_breakdown
 from kcap.store import rundir
 from kcap.store.db import RunStore
@@ -36,7 +37,7 @@ VALUE_ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer
 
 
 @torch.no_grad()
-def token_losses(model: GPT, tokens: np.ndarray, offsets: np.ndarray, device: torch.device,
+def token_losses(model: torch.nn.Module, tokens: np.ndarray, offsets: np.ndarray, device: torch.device,
                  batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Per-biography (loss, wrong) arrays of shape (B, Lmax): position j holds the loss of token j
     given tokens < j (0 at j = 0), and whether the argmax prediction of token j is wrong."""
@@ -73,7 +74,7 @@ def _span_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.
     return cs[rows, start + length] - cs[rows, start]
 
 
-def measure_model(model: GPT, dataset: BioSDataset, params: dict, device: torch.device | str = "cpu",
+def measure_model(model: torch.nn.Module, dataset: BioSDataset, params: dict, device: torch.device | str = "cpu",
                   batch: int = 128, chunk: int = 8192) -> dict:
     """Bits stored by ``model`` about ``dataset``, with losses and accuracy per attribute."""
     device = torch.device(device)
@@ -149,19 +150,22 @@ def bits_probe(data: Path):
     dataset = load_dataset(data)
     used = make_stream(dataset, 1).used_tokens()
 
-    def probe(model: GPT) -> dict:
+    def probe(model: torch.nn.Module) -> dict:
         params = param_breakdown(model, used_tokens=used)
         return {"bits": measure_dataset(model, dataset, params, next(model.parameters()).device)["bits"]}
 
     return probe
 
 
-def load_run_model(run: Path) -> tuple[dict, GPT]:
+def load_run_model(run: Path) -> tuple[dict, torch.nn.Module]:
     """A run's config and its trained model (on CPU)."""
     config = rundir.check_run(run, verify=True)  # a partial or corrupted run is refused, never measured
     weights = Path(run) / rundir.WEIGHTS
-    model_cfg = {k: v for k, v in config["model"].items() if k != "arch"}
-    model = GPT(GPTConfig(**model_cfg))
+    try:
+        model_cfg = config_from_dict(config["model"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise KcapError(f"{run}/{rundir.CONFIG}: unusable model section: {e}") from None
+    model = build_model(model_cfg)
     try:
         load_model(model, str(weights))
     except Exception as e:  # safetensors raises several types for truncated/garbled files
@@ -169,17 +173,61 @@ def load_run_model(run: Path) -> tuple[dict, GPT]:
     return config, model
 
 
-def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path | None = None) -> dict:
-    """Measure a finished run, write RUN/measure.json and record the results in the store.
-
-    ``data`` points at the run's dataset if it has moved since training (checked by checksum)."""
-    config, model = load_run_model(run)
+def run_dataset(run: Path, config: dict, data: Path | None = None):
+    """The dataset a run was trained on (``data``: where it is now, if it moved; checked by checksum)."""
     dataset = load_dataset(Path(data) if data is not None else Path(config["data"]["path"]))
     if dataset.meta["files"] != config["data"]["files"]:
         raise KcapError(f"dataset {dataset.path} is not the one run {run} was trained on (checksums differ)")
+    return dataset
+
+
+def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path | None = None,
+                quantize: str | None = None, group_size: int | None = None) -> dict:
+    """Measure a finished run, write RUN/measure.json and record the results in the store.
+
+    ``data`` points at the run's dataset if it has moved since training (checked by checksum).
+    With ``quantize`` (int8, int4) the weights are quantized first (measure/quantize.py); the
+    result goes to RUN/measure-<method>.json and beside the full-precision one in the store."""
+    config, model = load_run_model(run)
+    dataset = run_dataset(run, config, data)
+    method = None
+    if quantize is not None:
+        model = quantize_model(model, quantize, group_size)
+        method = method_name(quantize, group_size)
+    elif group_size is not None:
+        raise KcapError("--group-size applies to --quantize only")
     results = {"id": config["id"], **measure_dataset(model, dataset, config["params"], resolve_device(device))}
-    rundir.write_json(Path(run) / rundir.MEASURE, results)
+    if method is None:
+        rundir.write_json(Path(run) / rundir.MEASURE, results)
+    else:
+        results["quantization"] = {"method": quantize, "group_size": group_size, "name": method}
+        rundir.write_json(Path(run) / rundir.quantized_measure(method), results)
     if record:
         with RunStore() as store:
-            store.record_results(config["id"], results)
+            if method is None:
+                store.record_results(config["id"], results)
+            else:
+                store.record_quantized(config["id"], method, results)
     return results
+
+
+def measure_hf(path: Path, data: Path, device: str = "auto") -> dict:
+    """Measure a local Hugging Face causal LM on a dataset, by the same code as our runs.
+
+    The model's tokenizer must give the dataset's token ids (as a ``kcap export`` does)."""
+    from kcap.model.hf import load_hf
+
+    dataset = load_dataset(Path(data))
+    model = load_hf(path, dataset.vocab())
+    params = param_breakdown(model, used_tokens=make_stream(dataset, 1).used_tokens())
+    return {"hf": str(path), **measure_dataset(model, dataset, params, resolve_device(device))}
+
+
+def export_run(run: Path, out: Path, data: Path | None = None) -> dict:
+    """Export a run's model and its dataset's tokenizer as a Hugging Face directory (model/hf.py)."""
+    from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN
+    from kcap.model.hf import export_hf
+
+    config, model = load_run_model(run)
+    dataset = run_dataset(run, config, data)
+    return {"id": config["id"], **export_hf(model, dataset.tokenizer_path, out, SEPARATOR, UNKNOWN)}

@@ -19,7 +19,10 @@ def _si(x: float) -> str:
 
 
 def measure_table(r: dict) -> None:
-    t = Table(title=f"run {r.get('id', '')}: {r.get('kind', 'bioS')}, {r['people']} people")
+    what = f"run {r['id']}" if "id" in r else f"model {r.get('hf', '')}"
+    if r.get("quantization"):
+        what += f", weights quantized {r['quantization']['name']}"
+    t = Table(title=f"{what}: {r.get('kind', 'bioS')}, {r['people']} people")
     for col in ("term", "loss (nats)", "accuracy", "bits stored"):
         t.add_column(col, justify="right" if col != "term" else "left")
     terms = r["bits_terms"]
@@ -36,7 +39,8 @@ def measure_table(r: dict) -> None:
     console.print(t)
     b = r["params_breakdown"]
     parts = ", ".join(f"{k} {_si(b[k])}" for k in ("embedding", "attention", "mlp", "norms", "output"))
-    console.print(f"params {_si(r['params'])} ({parts})")
+    active = f"; active per token {_si(b['active'])}" if b.get("active", b["total"]) != b["total"] else ""
+    console.print(f"params {_si(r['params'])} ({parts}{active})")
     console.print(f"bits {r['bits']:.0f} of bits_max {r['bits_max']:.0f} ({r['fraction_stored']:.1%}); "
                   f"[bold]{r['bits_per_param']:.3f} bits/param[/bold] (bits_max/param {r['bits_max_per_param']:.3f})")
 
@@ -65,7 +69,8 @@ def runs_table(rows: list[dict], path: Path) -> None:
         t.add_column(col, no_wrap=True, justify="right" if col in ("N", "exp", "params", "bits", "bits/P") else "left")
     for r in rows:
         t.add_row(r["id"][:8], r["dataset"] or "", f"{r['people']:,}", str(r["exposures"]),
-                  f"{r['layers']}×{r['d_model']}×{r['heads']}", _si(r["params"]),
+                  ("" if r["arch"] == "gpt2" else f"{r['arch']} ") + f"{r['layers']}×{r['d_model']}×{r['heads']}",
+                  _si(r["params"]),
                   _si(r["bits"]) if r["bits"] is not None else "",
                   f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", _status(r))
     console.print(t)

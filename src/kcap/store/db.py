@@ -33,7 +33,7 @@ from kcap.store.workspace import store_path
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 FINISHED = ("trained", "measured")
 # Each migration takes the store from version i to i + 1; a new store runs them all.
 _MIGRATIONS = ["""
@@ -76,6 +76,16 @@ ALTER TABLE runs ADD COLUMN reason TEXT;                          -- why a run f
 ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;  -- times training was started
 ALTER TABLE runs ADD COLUMN pid INTEGER;                          -- process training it (running)
 ALTER TABLE runs ADD COLUMN host TEXT;                            -- and its host
+""", """
+CREATE TABLE IF NOT EXISTS quantized ( -- measurements after quantizing a run's weights
+    run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    method      TEXT NOT NULL,         -- int8, int4, int4-g32, ...
+    updated     REAL NOT NULL,
+    bits        REAL,
+    bits_per_param REAL,
+    results     TEXT NOT NULL,         -- JSON: measurement, as RUN/measure-<method>.json
+    PRIMARY KEY (run_id, method)
+);
 """]
 _POINT_COLUMNS = ("step", "tokens", "exposures", "flops", "flops_6nd", "loss", "heldout_loss", "bits")
 
@@ -145,6 +155,13 @@ class RunStatus:
     def resumable(self) -> bool:
         """Interrupted, or marked running by a process that is gone (killed): resume it."""
         return self.status == "interrupted" or (self.status == "running" and self.alive is False)
+
+
+def _shape(model: dict) -> tuple[int | None, int | None, int | None]:
+    """Layers, heads and width of a run's model section (ours, or a Hugging Face config)."""
+    hf = model.get("hf_config", {})
+    return (model.get("n_layer", hf.get("num_hidden_layers")), model.get("n_head", hf.get("num_attention_heads")),
+            model.get("d_model", hf.get("hidden_size")))
 
 
 class RunStore:
@@ -219,6 +236,7 @@ class RunStore:
         def write(conn: sqlite3.Connection) -> None:
             # a run trained again replaces its weights: an earlier attempt's curve and measurement go
             conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM quantized WHERE run_id = ?", (run_id,))
             conn.execute(
                 """INSERT INTO runs (id, run_dir, created, updated, status, dataset, people, exposures,
                                      arch, layers, heads, d_model, params, config, attempts, pid, host)
@@ -228,7 +246,7 @@ class RunStore:
                      pid=excluded.pid, host=excluded.host, metrics=NULL, results=NULL, bits=NULL,
                      bits_max=NULL, bits_per_param=NULL""",
                 (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
-                 config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
+                 config["train"]["exposures"], m["arch"], *_shape(m),
                  config["params"]["total"], json.dumps(config), os.getpid(), socket.gethostname()))
         self._write(write)
 
@@ -267,6 +285,7 @@ class RunStore:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM points WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM quantized WHERE run_id = ?", (run_id,))  # measured old weights
             conn.executemany(
                 f"INSERT INTO points (run_id, {', '.join(_POINT_COLUMNS)}) VALUES (?{', ?' * len(_POINT_COLUMNS)})",
                 [(run_id, *(p.get(c) for c in _POINT_COLUMNS)) for p in points])
@@ -278,7 +297,7 @@ class RunStore:
                      status='trained', params=excluded.params, config=excluded.config, reason=NULL, pid=NULL,
                      metrics=excluded.metrics, results=NULL, bits=NULL, bits_max=NULL, bits_per_param=NULL""",
                 (run_id, str(Path(run_dir).resolve()), now, now, dataset_label(d), d["people"],
-                 config["train"]["exposures"], m["arch"], m["n_layer"], m["n_head"], m["d_model"],
+                 config["train"]["exposures"], m["arch"], *_shape(m),
                  config["params"]["total"], json.dumps(config), json.dumps(metrics)))
         self._write(write)
 
@@ -290,6 +309,24 @@ class RunStore:
              json.dumps(results), run_id)))
         if cur.rowcount == 0:
             raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+
+    def record_quantized(self, run_id: str, method: str, results: dict) -> None:
+        """Store a measurement of the run's quantized weights beside the full-precision one."""
+        def write(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+            conn.execute(
+                """INSERT INTO quantized (run_id, method, updated, bits, bits_per_param, results)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(run_id, method) DO UPDATE SET updated=excluded.updated, bits=excluded.bits,
+                     bits_per_param=excluded.bits_per_param, results=excluded.results""",
+                (run_id, method, time.time(), results["bits"], results["bits_per_param"], json.dumps(results)))
+        self._write(write)
+
+    def quantized(self, run_id: str) -> dict[str, dict]:
+        """A run's quantized measurements by method."""
+        rows = self.conn.execute("SELECT method, results FROM quantized WHERE run_id = ? ORDER BY method", (run_id,))
+        return {r["method"]: json.loads(r["results"]) for r in rows}
 
     def points(self, run_id: str) -> list[dict]:
         """A run's training curve, by step."""
@@ -312,5 +349,8 @@ class RunStore:
             row = dict(r)
             for k in ("config", "metrics", "results"):
                 row[k] = json.loads(row[k]) if row[k] else None
+            row["quantized"] = {q["method"]: {"bits": q["bits"], "bits_per_param": q["bits_per_param"]}
+                                for q in self.conn.execute("SELECT method, bits, bits_per_param FROM quantized "
+                                                           "WHERE run_id = ? ORDER BY method", (row["id"],))}
             rows.append(row)
         return rows

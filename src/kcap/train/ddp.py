@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from kcap.errors import KcapError
 from kcap.train.config import TrainConfig
+from kcap.train.precision import autocast, grad_scaler, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def make_ddp_step(model: torch.nn.Module, step_model: Callable, optimizer: torch
                   cfg: TrainConfig, device: torch.device, dist: Dist
                   ) -> Callable[[np.ndarray, np.ndarray, float], torch.Tensor]:
     """Like ``step.make_step``, over this rank's rows of the global batch; returns the global loss."""
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    precision = resolve_precision(cfg.precision, device)
+    scaler = grad_scaler(device, precision)  # fp16 only; otherwise a pass-through
     params = list(model.parameters())
     ddp = step_model if isinstance(step_model, DistributedDataParallel) else getattr(step_model, "_orig_mod", None)
 
@@ -110,16 +112,19 @@ def make_ddp_step(model: torch.nn.Module, step_model: Callable, optimizer: torch
             last = i == len(pieces) - 1
             sync = ddp.no_sync() if (ddp is not None and not last) else nullcontext()
             with sync:
-                with autocast:
+                with autocast(device, precision):
                     loss = step_model(x, y)
-                (loss * share).backward()
+                scaler.scale(loss * share).backward()
             loss_sum += loss.detach() * (share / dist.world)
         if cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
         tdist.all_reduce(loss_sum)  # the global batch's mean loss, the same on every rank
         return loss_sum
 
+    step.scaler = scaler  # its state goes into checkpoints
     return step
 

@@ -2,7 +2,7 @@
 
     data -> windows -> [forward -> backward] x grad_accum -> clip -> AdamW step -> log
 
-fp32 on CPU; on CUDA, bf16 autocast, fused AdamW and torch.compile. The run directory gets its
+fp32 on CPU; on CUDA, bf16 autocast (or --precision), fused AdamW and torch.compile. The run directory gets its
 config before the first step (so a crash is identifiable) and its weights and summary at the end.
 
 Around that core, a few hooks:
@@ -32,8 +32,8 @@ from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
 from kcap.knowledge.datasets import load_dataset
+from kcap.model.build import build_model
 from kcap.model.flops import peak_flops, train_flops_per_token
-from kcap.model.gpt import GPT
 from kcap.model.params import param_breakdown
 from kcap.model.spec import ModelSpec
 from kcap.store import rundir
@@ -42,6 +42,7 @@ from kcap.store.provenance import provenance
 from kcap.train import checkpoint, ddp
 from kcap.train.config import TrainConfig
 from kcap.train.failure import TrainingDiverged, failure_reason
+from kcap.train.precision import autocast, resolve_precision
 from kcap.train.progress import TrainProgress
 from kcap.train.schedule import lr_at
 from kcap.train.step import make_optimizer, make_step
@@ -77,16 +78,16 @@ def _finished(out: Path, rid: str) -> dict | None:
 
 @torch.no_grad()
 def heldout_loss(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device,
-                 rows: int = 64) -> float:
+                 rows: int = 64, precision: str = "auto") -> float:
     """Mean per-token loss on held-out windows (the same loss as training, on unseen people)."""
     model.eval()
     total, count = 0.0, 0
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    precision = resolve_precision(precision, device)
     for i in range(0, len(x), rows):
         xb = torch.from_numpy(x[i:i + rows].astype(np.int64)).to(device)
         yb = torch.from_numpy(y[i:i + rows].astype(np.int64)).to(device)
         n = int((y[i:i + rows] >= 0).sum())
-        with autocast:
+        with autocast(device, precision):
             total += float(model(xb, yb)) * n
         count += n
     model.train()
@@ -121,7 +122,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     stream = make_stream(dataset, cfg.exposures, seed=cfg.seed)
     vocab = dataset.vocab()
     model_cfg = spec.config(len(vocab), cfg.seq)
-    model = GPT(model_cfg)
+    model = build_model(model_cfg)
     params = param_breakdown(model, used_tokens=stream.used_tokens())
 
     longest = stream.max_doc_tokens()
@@ -141,10 +142,10 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                  "files": dataset.meta["files"],
                  **({"junk": dataset.junk} if dataset.junk else {}),
                  **({"domain_token": True} if dataset.domain_token else {})},
-        "model": {"arch": spec.arch, **model_cfg.to_dict()},
+        "model": model_cfg.to_dict(),
         "train": cfg.to_dict(),
         "derived": {"stream_tokens": total_tokens, "steps": steps, "warmup": warmup, "eval_every": eval_every,
-                    "train_flops_per_token": flops_per_token},
+                    "train_flops_per_token": flops_per_token, "precision": resolve_precision(cfg.precision, device)},
         "params": params,
         "provenance": provenance(torch=torch.__version__, cuda=torch.version.cuda, device=device_name(device),
                                  world_size=dist.world),
@@ -193,6 +194,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     else:
         step_model = torch.compile(model) if use_compile else model
         do_step = make_step(model, step_model, optimizer, cfg, device)
+    scaler = do_step.scaler  # fp16's loss scale is part of the training state
+    if start and state.get("grad_scaler"):
+        scaler.load_state_dict(state["grad_scaler"])
     peak = peak_flops(device_name(device))
     tb = None
     if tensorboard and dist.main:
@@ -235,12 +239,12 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                 done = (step + 1) / steps if dataset.junk else tokens_seen / targets
                 rec = {"step": step + 1, "tokens": tokens_seen, "exposures": cfg.exposures * done,
                        "loss": last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
-                       "flops_6nd": 6 * params["total"] * tokens_seen, "elapsed_s": now - t0}
+                       "flops_6nd": 6 * params["active"] * tokens_seen, "elapsed_s": now - t0}
                 if peak:
                     rec["mfu"] = tok_s * flops_per_token / peak
                 if evaluate and dist.main:
                     if heldout is not None:
-                        rec["heldout_loss"] = heldout_loss(model, *heldout, device)
+                        rec["heldout_loss"] = heldout_loss(model, *heldout, device, precision=cfg.precision)
                     if probe is not None:
                         rec.update(probe(model))
                         model.train()
@@ -260,7 +264,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                 bar.update(step + 1)
             if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < steps and dist.main:
                 state.update(tokens_seen=tokens_seen, window_loss=float(window_loss), window_n=window_n,
-                             elapsed_s=time.perf_counter() - t0, records=records)
+                             elapsed_s=time.perf_counter() - t0, records=records,
+                             grad_scaler=scaler.state_dict() if scaler.is_enabled() else None)
                 checkpoint.save_checkpoint(out, rid, step + 1, model, optimizer, state)
                 if store is not None:
                     store.heartbeat(rid)
@@ -274,7 +279,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         summary = {"steps": steps, "tokens": tokens_seen, "final_loss": last_loss,
                    "final_heldout_loss": records[-1].get("heldout_loss"), "wall_s": wall,
                    "tokens_per_s": (tokens_seen - state["tokens_seen"]) / max(wall - state["elapsed_s"], 1e-9),
-                   "flops": tokens_seen * flops_per_token, "flops_6nd": 6 * params["total"] * tokens_seen,
+                   "flops": tokens_seen * flops_per_token, "flops_6nd": 6 * params["active"] * tokens_seen,
                    "resumed_at_steps": state["resumed_at"], "world_size": dist.world}
         if dist.main:
             model.to("cpu")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from kcap.train.config import TrainConfig
+from kcap.train.precision import autocast, grad_scaler, resolve_precision
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -29,7 +30,8 @@ def make_step(model: torch.nn.Module, step_model: Callable, optimizer: torch.opt
               cfg: TrainConfig, device: torch.device) -> Callable[[np.ndarray, np.ndarray, float], torch.Tensor]:
     """A function (x, y, lr) -> detached loss that performs one full optimizer step."""
     micro = cfg.batch // cfg.grad_accum
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    precision = resolve_precision(cfg.precision, device)
+    scaler = grad_scaler(device, precision)  # fp16 only; otherwise a pass-through
     params = list(model.parameters())
 
     def step(x_np: np.ndarray, y_np: np.ndarray, lr: float) -> torch.Tensor:
@@ -41,15 +43,18 @@ def make_step(model: torch.nn.Module, step_model: Callable, optimizer: torch.opt
         y = torch.from_numpy(y_np.astype(np.int64)).to(device, non_blocking=True)
         loss_sum = torch.zeros((), device=device)
         for i in range(0, len(x), micro):
-            with autocast:
+            with autocast(device, precision):
                 loss = step_model(x[i:i + micro], y[i:i + micro])
             share = int(valid[i:i + micro].sum()) / n_valid
-            (loss * share).backward()
+            scaler.scale(loss * share).backward()
             loss_sum += loss.detach() * share
         if cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
         return loss_sum
 
+    step.scaler = scaler  # its state goes into checkpoints (fp16 resume continues at the same scale)
     return step
