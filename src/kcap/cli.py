@@ -20,9 +20,11 @@ from kcap.errors import KcapError
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 plot_app = typer.Typer(help="Draw figures from the run store.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks against a plain baseline, measured in this process.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
 app.add_typer(fit_app, name="fit")
+app.add_typer(bench_app, name="bench")
 app.command("optimal")(optimal)
 
 
@@ -42,7 +44,7 @@ def train(
     warmup: Annotated[Optional[int], typer.Option(help="Warm-up steps (default: 1000, at most 10% of all steps).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init and data order.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off.")] = "auto",
+    compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off, graphs (+ CUDA graphs).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between held-out evaluations (default: ~20 per run; 0: none).")] = None,
     track_bits: Annotated[bool, typer.Option("--track-bits", help="Measure bits stored at every evaluation (for passes-to-memorize).")] = False,
@@ -120,6 +122,33 @@ def plot_capacity(
         raise KcapError("no measured runs in the store to plot (run `kcap measure RUN` first)")
     capacity_plot(rows, out)
     typer.echo(f"wrote {out} ({len(rows)} runs)")
+
+
+@bench_app.command("train")
+def bench_train(
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
+    d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
+    vocab: Annotated[int, typer.Option(help="Vocabulary size (the demo's bioS has 2,325).")] = 2325,
+    batch: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
+    seq: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
+    steps: Annotated[int, typer.Option(help="Timed steps of each side, split over the rounds.")] = 20,
+    rounds: Annotated[int, typer.Option(help="Alternating (ABBA) timed rounds.")] = 10,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    compile: Annotated[str, typer.Option(help="kcap's step: auto (CUDA only), on, off, graphs.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """kcap's full training step vs a plain nanoGPT-style step of the same shape, same process."""
+    from kcap.bench.train_step import bench_train as run_bench
+    from kcap.bench.train_step import describe
+    from kcap.train.config import TrainConfig
+
+    TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
+    from kcap.model.spec import ModelSpec
+
+    ModelSpec(layers=layers, heads=heads, d_model=d_model)
+    r = run_bench(layers, heads, d_model, vocab, batch, seq, steps, rounds, device, compile)
+    typer.echo(json.dumps(r) if as_json else describe(r))
 
 
 @app.command()

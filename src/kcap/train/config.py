@@ -56,7 +56,7 @@ class TrainConfig:
     device: str = "auto"
     """auto (CUDA if present), cpu, cuda, or cuda:N."""
     compile: str = "auto"
-    """torch.compile: auto (on for CUDA), on, off."""
+    """torch.compile: auto (on for CUDA), on, off, graphs (compile plus CUDA graphs)."""
     log_every: int = 10
     """Steps between metric records in metrics.jsonl."""
     eval_every: int | None = None
@@ -82,8 +82,8 @@ class TrainConfig:
             raise KcapError(f"warmup must be non-negative, got {self.warmup}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise KcapError(f"min_lr_ratio must be within [0, 1], got {self.min_lr_ratio}")
-        if self.compile not in ("auto", "on", "off"):
-            raise KcapError(f"compile must be auto, on or off, got {self.compile!r}")
+        if self.compile not in ("auto", "on", "off", "graphs"):
+            raise KcapError(f"compile must be auto, on, off or graphs, got {self.compile!r}")
         if self.batch is not None and self.batch % self.grad_accum:
             raise KcapError(f"batch ({self.batch}) must be divisible by grad_accum ({self.grad_accum})")
 

@@ -30,7 +30,9 @@ from kcap.model.spec import ModelSpec
 from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.store.provenance import provenance
+from kcap.train.compile import compile_model
 from kcap.train.config import TrainConfig
+from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
 from kcap.train.schedule import lr_at
 from kcap.train.step import make_optimizer, make_step
@@ -107,9 +109,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
 
     model.to(device)
     optimizer = make_optimizer(model, cfg, device)
-    # compile pays off on CUDA; on CPU its ~30 s compile eats the ~25% it gains on demo-sized runs
-    use_compile = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
-    step_model = torch.compile(model) if use_compile else model
+    step_model = compile_model(model, cfg.compile, device)  # artifacts cached in the workspace
     do_step = make_step(model, step_model, optimizer, cfg, device)
     peak = peak_flops(device_name(device))
 
@@ -121,7 +121,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     t0 = time.perf_counter()
     tokens_seen, window_loss, window_n, last_loss = 0, 0.0, 0, float("nan")
     t_log, tok_log = t0, 0
-    for step, (x_np, y_np) in enumerate(stream.batches(cfg.seq, cfg.batch)):
+    # batches are rendered in a background thread; the loop's wait for them is measured
+    batches = Producer(stream.batches(cfg.seq, cfg.batch))
+    for step, (x_np, y_np) in enumerate(batches):
         lr = lr_at(step, steps, cfg.lr, warmup, cfg.min_lr_ratio)
         loss_sum = do_step(x_np, y_np, lr)
         n_valid = int((y_np >= 0).sum())
@@ -137,7 +139,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             done = (step + 1) / steps if dataset.junk else tokens_seen / targets
             rec = {"step": step + 1, "tokens": tokens_seen, "exposures": cfg.exposures * done,
                    "loss": last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
-                   "flops_6nd": 6 * params["total"] * tokens_seen, "elapsed_s": now - t0}
+                   "flops_6nd": 6 * params["total"] * tokens_seen, "elapsed_s": now - t0,
+                   "data_wait_s": batches.wait_s}
             if peak:
                 rec["mfu"] = tok_s * flops_per_token / peak
             if evaluate:
@@ -150,11 +153,12 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             records.append(rec)
             if not math.isfinite(last_loss):
                 metrics_f.close()
+                batches.close()
                 raise KcapError(f"training diverged at step {step + 1}: loss is {last_loss} (try a lower --lr)")
             metrics_f.write(json.dumps(rec) + "\n")
             metrics_f.flush()
             window_loss, window_n, t_log, tok_log = 0.0, 0, now, tokens_seen
-            bar.update(step + 1, loss=last_loss, tok_s=tok_s)
+            bar.update(step + 1, loss=last_loss, tok_s=tok_s, mfu=rec.get("mfu"))
         else:
             bar.update(step + 1)
     bar.close()
@@ -170,7 +174,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     summary = {"steps": steps, "tokens": tokens_seen, "final_loss": last_loss,
                "final_heldout_loss": records[-1].get("heldout_loss"), "wall_s": wall,
                "tokens_per_s": tokens_seen / wall, "flops": tokens_seen * flops_per_token,
-               "flops_6nd": 6 * params["total"] * tokens_seen}
+               "flops_6nd": 6 * params["total"] * tokens_seen, "data_wait_s": batches.wait_s}
+    if peak:
+        summary["mfu"] = summary["tokens_per_s"] * flops_per_token / peak
     rundir.write_json(out / rundir.SUMMARY, summary)
     if record:
         with RunStore() as store:
