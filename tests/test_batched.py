@@ -12,7 +12,8 @@ from kcap.train.batched import RunRequest, batch_key, train_many
 from kcap.train.config import TrainConfig
 from kcap.train.loop import train
 
-TINY = dict(exposures=1, lr=1e-2, wd=0.01, batch=8, seq=128, warmup=3, device="cpu", log_every=4, eval_every=10)
+TINY = {"exposures": 1, "lr": 1e-2, "wd": 0.01, "batch": 8, "seq": 128, "warmup": 3, "device": "cpu",
+        "log_every": 4, "eval_every": 10}
 SPEC = ModelSpec(layers=1, heads=2, d_model=16)
 
 
@@ -68,3 +69,13 @@ def test_batch_key_groups_by_shape_not_by_recipe(small_bios, tmp_path):
     assert key(SPEC) == key(SPEC, seed=5, lr=1e-3, wd=0.0, exposures=3, warmup=0)
     assert key(SPEC) != key(ModelSpec(layers=2, heads=2, d_model=16))
     assert key(SPEC) != key(SPEC, seq=256)
+
+
+def test_a_diverging_model_stops_alone(small_bios, tmp_path):
+    cfgs = [TrainConfig(**TINY), TrainConfig(**{**TINY, "lr": 1e6, "seed": 1})]
+    ok, bad = train_many([RunRequest(small_bios, SPEC, c, tmp_path / f"r{k}") for k, c in enumerate(cfgs)],
+                         progress=False)
+    assert "error" not in ok and (tmp_path / "r0" / "model.safetensors").is_file()
+    assert "diverged" in bad["error"] and not (tmp_path / "r1" / "model.safetensors").exists()
+    with RunStore() as store:
+        assert [r["id"] for r in store.runs()] == [ok["id"]]

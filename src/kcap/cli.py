@@ -141,14 +141,56 @@ def bench_train(
     """kcap's full training step vs a plain nanoGPT-style step of the same shape, same process."""
     from kcap.bench.train_step import bench_train as run_bench
     from kcap.bench.train_step import describe
+    from kcap.model.spec import ModelSpec
     from kcap.train.config import TrainConfig
 
     TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
-    from kcap.model.spec import ModelSpec
-
     ModelSpec(layers=layers, heads=heads, d_model=d_model)
     r = run_bench(layers, heads, d_model, vocab, batch, seq, steps, rounds, device, compile)
     typer.echo(json.dumps(r) if as_json else describe(r))
+
+
+@bench_app.command("many")
+def bench_many(
+    models: Annotated[int, typer.Option(help="Models trained at once (K).")] = 4,
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
+    d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
+    vocab: Annotated[int, typer.Option(help="Vocabulary size.")] = 2325,
+    batch: Annotated[int, typer.Option(help="Sequences per step, per model.")] = 8,
+    seq: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
+    steps: Annotated[int, typer.Option(help="Timed steps of each side, split over the rounds.")] = 20,
+    rounds: Annotated[int, typer.Option(help="Alternating (ABBA) timed rounds.")] = 10,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    compile: Annotated[str, typer.Option(help="The single model's step: auto (CUDA only), on, off, graphs.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """K models of one shape trained at once (one vmapped step) vs one model trained alone."""
+    from kcap.bench.many import bench_many as run_bench
+    from kcap.bench.many import describe
+    from kcap.model.spec import ModelSpec
+    from kcap.train.config import TrainConfig
+
+    TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
+    ModelSpec(layers=layers, heads=heads, d_model=d_model)
+    r = run_bench(models, layers, heads, d_model, vocab, batch, seq, steps, rounds, device, compile)
+    typer.echo(json.dumps(r) if as_json else describe(r))
+
+
+@bench_app.command("suite")
+def bench_suite(
+    budget: Annotated[float, typer.Option(help="Seconds; items that would start later are skipped.")] = 480.0,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny shapes, few steps, eager: a dry run on any device.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every result to this file.")] = None,
+) -> None:
+    """The GPU suite: anchor shapes, CUDA graphs, 16 models at once; one table."""
+    from kcap.bench.suite import run_suite, table, write_json
+
+    s = run_suite(budget, quick, device)
+    typer.echo(table(s))
+    if json_out is not None:
+        write_json(s, json_out)
 
 
 @app.command()

@@ -117,6 +117,40 @@ def clip_per_model(params: dict[str, torch.Tensor], max_norm: float) -> None:
         p.grad.mul_(coef.view((-1,) + (1,) * (p.dim() - 1)))
 
 
+class BatchedStep:
+    """One optimizer step of K stacked models: the part of batched training a benchmark times.
+
+    ``models`` (same architecture, any nn.Module whose forward(x, y) returns the mean loss) are
+    stacked once; ``step(x, y, lr, active)`` takes (K, B, T) inputs and targets and per-model
+    learning rates and 0/1 activity, and returns the K losses. An inactive model's loss is
+    zero-weighted and its lr must be 0, so it does not change."""
+
+    def __init__(self, models: list[torch.nn.Module], cfg: TrainConfig, wd: list[float], device: torch.device):
+        self.params, _ = stack_module_state(models)  # leaves (K, ...), tied weights stored once
+        self.base = copy.deepcopy(models[0])  # functional_call runs it with the stacked weights
+        buffers = dict(self.base.named_buffers())
+        self.optimizer = BatchedAdamW(self.params, (cfg.beta1, cfg.beta2), cfg.eps)
+        self.wd = torch.tensor(wd, dtype=torch.float32, device=device)
+        self.grad_clip = cfg.grad_clip
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+        def one_loss(p, x, y):
+            return functional_call(self.base, (p, buffers), (x, y))
+
+        self.losses_of = torch.vmap(one_loss)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        with self.autocast, warnings.catch_warnings():
+            # CPU flash attention has no vmap rule yet: torch loops over the models for that op
+            warnings.filterwarnings("ignore", message=".*batching rule.*")
+            losses = self.losses_of(self.params, x, y)
+            (losses.float() * active.float()).sum().backward()
+        if self.grad_clip > 0:
+            clip_per_model(self.params, self.grad_clip)
+        self.optimizer.step(lr.float(), self.wd)
+        return losses.detach()
+
+
 class _RunLog:
     """One model's bookkeeping: metrics records as the single-model loop writes them."""
 
@@ -131,11 +165,12 @@ class _RunLog:
         self.total_params = config["params"]["total"]
         self.heldout = heldout_windows(stream, self.cfg.heldout, self.cfg.seq) if self.eval_every else None
         self.records: list[dict] = []
+        self.error: str | None = None  # set when this model diverges: it stops, the others go on
         self.tokens, self.loss_sum, self.n, self.last_loss = 0, 0.0, 0, float("nan")
         self.t_log, self.tok_log = time.perf_counter(), 0
         Path(req.out).mkdir(parents=True, exist_ok=True)
         rundir.write_json(Path(req.out) / rundir.CONFIG, config)
-        self.metrics = open(Path(req.out) / rundir.METRICS, "w")
+        self.metrics = open(Path(req.out) / rundir.METRICS, "w")  # noqa: SIM115 -- closed by train_many
 
     def lr(self, step: int) -> float:
         return lr_at(step, self.steps, self.cfg.lr, self.warmup, self.cfg.min_lr_ratio)
@@ -144,8 +179,9 @@ class _RunLog:
 def train_many(requests: list[RunRequest], progress: bool = True, record: bool = True) -> list[dict]:
     """Train the requested runs (all of one ``batch_key``) as one batched computation.
 
-    Returns one summary per request, as ``train`` returns it. grad_accum must be 1 and compile is
-    not used (the vmapped step runs eagerly)."""
+    Returns one summary per request, as ``train`` returns it, or, for a run that diverged, its id,
+    run_dir and ``error`` (that run stops; the others finish and are saved). grad_accum must be 1
+    and compile is not used (the vmapped step runs eagerly)."""
     if not requests:
         return []
     configs = [train(r.data, r.spec, r.cfg, r.out, dry_run=True) for r in requests]
@@ -163,7 +199,7 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
     device = resolve_device(cfg0.device)
     model_cfg = GPTConfig(**{k: v for k, v in configs[0]["model"].items() if k != "arch"})
 
-    models, streams, logs, batches = [], [], [], []
+    models, logs, batches = [], [], []
     peak = peak_flops(device_name(device)) if device.type == "cuda" else None
     for r, c in zip(requests, configs):
         cfg = TrainConfig.from_dict(c["train"])
@@ -171,30 +207,19 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
         models.append(GPT(model_cfg).to(device))
         dataset = load_bios(r.data)
         stream = BioStream(dataset, cfg.exposures, seed=cfg.seed)
-        streams.append(stream)
         logs.append(_RunLog(r, c, stream, peak))
         sep = dataset.vocab()[SEPARATOR]
         batches.append(Producer(windows(stream.chunks(), cfg.seq, cfg.batch, pad=sep)))
     K, B, T = len(models), cfg0.batch, cfg0.seq
-    params, _ = stack_module_state(models)  # leaves (K, ...), tied weights stored once
-    scratch = models[0]  # a real module for functional_call (and to read out one model)
-    base = copy.deepcopy(scratch)
-    buffers = dict(base.named_buffers())
-    optimizer = BatchedAdamW(params, (cfg0.beta1, cfg0.beta2), cfg0.eps)
-    wd = torch.tensor([log.cfg.wd for log in logs], dtype=torch.float32, device=device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-    def one_loss(p, x, y):
-        return functional_call(base, (p, buffers), (x, y))
-
-    losses_of = torch.vmap(one_loss)
+    do_step = BatchedStep(models, cfg0, [log.cfg.wd for log in logs], device)
+    scratch = models[0]  # a real module to read one model out of the stack (held-out loss, saving)
     n_steps = max(log.steps for log in logs)
     bar = TrainProgress(n_steps, enabled=progress, description=f"train x{K}")
     t0 = time.perf_counter()
     x_all = np.zeros((K, B, T), np.int64)
     y_all = np.zeros((K, B, T), np.int64)
     for step in range(n_steps):
-        active = [step < log.steps for log in logs]
+        active = [step < log.steps and log.error is None for log in logs]
         lrs = [log.lr(step) if a else 0.0 for log, a in zip(logs, active)]
         n_valid = []
         for k, log in enumerate(logs):
@@ -206,18 +231,10 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
             x_all[k], y_all[k] = 0, -1  # a short final batch: the missing rows are ignored targets
             x_all[k, :len(x)], y_all[k, :len(y)] = x, y
             n_valid.append(int((y >= 0).sum()))
-        weight = torch.tensor(active, dtype=torch.float32, device=device)
         xb = torch.from_numpy(x_all).to(device, non_blocking=True)
         yb = torch.from_numpy(y_all).to(device, non_blocking=True)
-        with autocast, warnings.catch_warnings():
-            # CPU flash attention has no vmap rule yet: torch loops over the models for that op
-            warnings.filterwarnings("ignore", message=".*batching rule.*")
-            losses = losses_of(params, xb, yb)
-            (losses.float() * weight).sum().backward()
-        if cfg0.grad_clip > 0:
-            clip_per_model(params, cfg0.grad_clip)
-        optimizer.step(torch.tensor(lrs, dtype=torch.float32, device=device), wd)
-        step_losses = losses.detach()
+        step_losses = do_step(xb, yb, torch.tensor(lrs, device=device), torch.tensor(active, device=device))
+        params = do_step.params
         for k, log in enumerate(logs):
             if active[k]:
                 _after_step(log, step, lrs[k], step_losses[k], n_valid[k], params, k, scratch, device, t0, batches[k])
@@ -228,7 +245,10 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
     results = []
     for k, log in enumerate(logs):
         log.metrics.close()
-        results.append(_finish(log, params, k, scratch, wall, aggregate, K, record, batches[k].wait_s))
+        if log.error is not None:  # no weights, no summary, no store row: like a failed single run
+            results.append({"id": log.config["id"], "run_dir": str(log.req.out), "error": log.error})
+            continue
+        results.append(_finish(log, do_step.params, k, scratch, wall, aggregate, K, record, batches[k].wait_s))
     return results
 
 
@@ -259,10 +279,10 @@ def _after_step(log: _RunLog, step: int, lr: float, loss: torch.Tensor, n_valid:
         rec["heldout_loss"] = heldout_loss(_load_model(scratch, params, k), *log.heldout, device)
         now = time.perf_counter()
     log.records.append(rec)
-    if not math.isfinite(log.last_loss):
-        raise KcapError(f"run {log.req.out} diverged at step {step + 1}: loss is {log.last_loss} (try a lower --lr)")
     log.metrics.write(json.dumps(rec) + "\n")
     log.metrics.flush()
+    if not math.isfinite(log.last_loss):
+        log.error = f"training diverged at step {step + 1}: loss is {log.last_loss} (try a lower --lr)"
     log.loss_sum, log.n, log.t_log, log.tok_log = 0.0, 0, now, log.tokens
 
 

@@ -41,7 +41,7 @@ class Producer(Generic[T]):
                 if self._stop.is_set():
                     return
             self._put_final(_DONE)
-        except BaseException as e:  # handed to the consumer, raised there with its traceback
+        except BaseException as e:  # noqa: BLE001 -- handed to the consumer, raised there with its traceback
             self._put_final(e)
 
     def _put_final(self, item: object) -> None:
