@@ -1,20 +1,19 @@
 """The background data producer yields exactly the reference token stream and measures its wait."""
 
-import threading
 import time
 
 import numpy as np
 import pytest
 
-from kcap.corpus.stream import BioStream, windows
-from kcap.knowledge.bios import load_bios
+from kcap.corpus.stream import make_stream
+from kcap.knowledge.datasets import load_dataset
 from kcap.train.producer import Producer
 
 
 def test_producer_yields_the_reference_stream(small_bios):
-    stream = BioStream(load_bios(small_bios), exposures=2, seed=4)
-    ref = list(windows(stream.chunks(), 64, 4, pad=0))
-    got = list(Producer(windows(stream.chunks(), 64, 4, pad=0), depth=2))
+    stream = make_stream(load_dataset(small_bios), exposures=2, seed=4)
+    ref = list(stream.batches(64, 4))  # what the loop consumed before the producer
+    got = list(Producer(stream.batches(64, 4), depth=2))
     assert len(got) == len(ref) > 10
     for (xr, yr), (xg, yg) in zip(ref, got):
         assert np.array_equal(xr, xg) and np.array_equal(yr, yg)
@@ -38,4 +37,4 @@ def test_producer_close_stops_the_thread():
     p = Producer(iter(range(10**9)), depth=2)
     next(p)
     p.close()
-    assert not any(t.name == "kcap-producer" and t.is_alive() for t in threading.enumerate())
+    assert not p._thread.is_alive()

@@ -35,11 +35,10 @@ import torch
 from safetensors.torch import save_model
 from torch.func import functional_call, stack_module_state
 
-from kcap.corpus.stream import BioStream, heldout_windows, windows
+from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
-from kcap.knowledge.bios import load_bios
-from kcap.knowledge.tokenizer import SEPARATOR
+from kcap.knowledge.datasets import load_dataset
 from kcap.model.flops import peak_flops
 from kcap.model.gpt import GPT, GPTConfig
 from kcap.model.spec import ModelSpec
@@ -154,7 +153,7 @@ class BatchedStep:
 class _RunLog:
     """One model's bookkeeping: metrics records as the single-model loop writes them."""
 
-    def __init__(self, req: RunRequest, config: dict, stream: BioStream, peak: float | None):
+    def __init__(self, req: RunRequest, config: dict, stream, peak: float | None, junk: bool):
         d = config["derived"]
         self.req, self.config = req, config
         self.cfg = TrainConfig.from_dict(config["train"])
@@ -163,7 +162,8 @@ class _RunLog:
         self.targets = d["stream_tokens"] - 1
         self.peak = peak
         self.total_params = config["params"]["total"]
-        self.heldout = heldout_windows(stream, self.cfg.heldout, self.cfg.seq) if self.eval_every else None
+        self.heldout = stream.heldout(self.cfg.heldout, self.cfg.seq) if self.eval_every else None
+        self.junk = junk
         self.records: list[dict] = []
         self.error: str | None = None  # set when this model diverges: it stops, the others go on
         self.tokens, self.loss_sum, self.n, self.last_loss = 0, 0.0, 0, float("nan")
@@ -205,11 +205,10 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
         cfg = TrainConfig.from_dict(c["train"])
         torch.manual_seed(cfg.seed)  # the same init as training this model alone
         models.append(GPT(model_cfg).to(device))
-        dataset = load_bios(r.data)
-        stream = BioStream(dataset, cfg.exposures, seed=cfg.seed)
-        logs.append(_RunLog(r, c, stream, peak))
-        sep = dataset.vocab()[SEPARATOR]
-        batches.append(Producer(windows(stream.chunks(), cfg.seq, cfg.batch, pad=sep)))
+        dataset = load_dataset(r.data)
+        stream = make_stream(dataset, cfg.exposures, seed=cfg.seed)
+        logs.append(_RunLog(r, c, stream, peak, bool(dataset.junk)))
+        batches.append(Producer(stream.batches(cfg.seq, cfg.batch)))
     K, B, T = len(models), cfg0.batch, cfg0.seq
     do_step = BatchedStep(models, cfg0, [log.cfg.wd for log in logs], device)
     scratch = models[0]  # a real module to read one model out of the stack (held-out loss, saving)
@@ -240,6 +239,8 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
                 _after_step(log, step, lrs[k], step_losses[k], n_valid[k], params, k, scratch, device, t0, batches[k])
         bar.update(step + 1)
     bar.close()
+    for b in batches:  # a diverged model's producer was never drained
+        b.close()
     wall = time.perf_counter() - t0
     aggregate = sum(log.tokens for log in logs) / wall
     results = []
@@ -270,7 +271,9 @@ def _after_step(log: _RunLog, step: int, lr: float, loss: torch.Tensor, n_valid:
     log.last_loss = float(log.loss_sum) / log.n
     now = time.perf_counter()
     tok_s = (log.tokens - log.tok_log) / max(now - log.t_log, 1e-9)
-    rec = {"step": step + 1, "tokens": log.tokens, "exposures": log.cfg.exposures * log.tokens / log.targets,
+    # as in the single loop: with junk, useful windows are spread evenly over the steps
+    done = (step + 1) / log.steps if log.junk else log.tokens / log.targets
+    rec = {"step": step + 1, "tokens": log.tokens, "exposures": log.cfg.exposures * done,
            "loss": log.last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": log.tokens * log.flops_per_token,
            "flops_6nd": 6 * log.total_params * log.tokens, "elapsed_s": now - t0, "data_wait_s": batches.wait_s}
     if log.peak:
