@@ -21,9 +21,11 @@ from kcap.errors import KcapError
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 plot_app = typer.Typer(help="Draw figures from the run store.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks against a plain baseline, measured in this process.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
 app.add_typer(fit_app, name="fit")
+app.add_typer(bench_app, name="bench")
 app.command("optimal")(optimal)
 
 
@@ -52,7 +54,7 @@ def train(
     warmup: Annotated[Optional[int], typer.Option(help="Warm-up steps (default: 1000, at most 10% of all steps).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init and data order.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off.")] = "auto",
+    compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off, graphs (+ CUDA graphs).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between held-out evaluations (default: ~20 per run; 0: none).")] = None,
     track_bits: Annotated[bool, typer.Option("--track-bits", help="Measure bits stored at every evaluation (for passes-to-memorize).")] = False,
@@ -191,6 +193,75 @@ def plot_capacity(
         raise KcapError("no measured runs in the store to plot (run `kcap measure RUN` first)")
     capacity_plot(rows, out)
     typer.echo(f"wrote {out} ({len(rows)} runs)")
+
+
+@bench_app.command("train")
+def bench_train(
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
+    d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
+    vocab: Annotated[int, typer.Option(help="Vocabulary size (the demo's bioS has 2,325).")] = 2325,
+    batch: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
+    seq: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
+    steps: Annotated[int, typer.Option(help="Timed steps of each side, split over the rounds.")] = 20,
+    rounds: Annotated[int, typer.Option(help="Alternating (ABBA) timed rounds.")] = 10,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    compile: Annotated[str, typer.Option(help="kcap's step: auto (CUDA only), on, off, graphs.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """kcap's full training step vs a plain nanoGPT-style step of the same shape, same process."""
+    from kcap.bench.train_step import bench_train as run_bench
+    from kcap.bench.train_step import describe
+    from kcap.model.spec import ModelSpec
+    from kcap.train.config import TrainConfig
+
+    TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
+    ModelSpec(layers=layers, heads=heads, d_model=d_model)
+    r = run_bench(layers, heads, d_model, vocab, batch, seq, steps, rounds, device, compile)
+    typer.echo(json.dumps(r) if as_json else describe(r))
+
+
+@bench_app.command("many")
+def bench_many(
+    models: Annotated[int, typer.Option(help="Models trained at once (K).")] = 4,
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
+    d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
+    vocab: Annotated[int, typer.Option(help="Vocabulary size.")] = 2325,
+    batch: Annotated[int, typer.Option(help="Sequences per step, per model.")] = 8,
+    seq: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
+    steps: Annotated[int, typer.Option(help="Timed steps of each side, split over the rounds.")] = 20,
+    rounds: Annotated[int, typer.Option(help="Alternating (ABBA) timed rounds.")] = 10,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    compile: Annotated[str, typer.Option(help="The single model's step: auto (CUDA only), on, off, graphs.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """K models of one shape trained at once (one vmapped step) vs one model trained alone."""
+    from kcap.bench.many import bench_many as run_bench
+    from kcap.bench.many import describe
+    from kcap.model.spec import ModelSpec
+    from kcap.train.config import TrainConfig
+
+    TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
+    ModelSpec(layers=layers, heads=heads, d_model=d_model)
+    r = run_bench(models, layers, heads, d_model, vocab, batch, seq, steps, rounds, device, compile)
+    typer.echo(json.dumps(r) if as_json else describe(r))
+
+
+@bench_app.command("suite")
+def bench_suite(
+    budget: Annotated[float, typer.Option(help="Seconds; items that would start later are skipped.")] = 480.0,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny shapes, few steps, eager: a dry run on any device.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every result to this file.")] = None,
+) -> None:
+    """The GPU suite: anchor shapes, CUDA graphs, 16 models at once; one table."""
+    from kcap.bench.suite import run_suite, table, write_json
+
+    s = run_suite(budget, quick, device)
+    typer.echo(table(s))
+    if json_out is not None:
+        write_json(s, json_out)
 
 
 @app.command()

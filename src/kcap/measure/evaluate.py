@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_model
 
 from kcap.corpus.render import A, render
@@ -40,7 +41,11 @@ VALUE_ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer
 def token_losses(model: torch.nn.Module, tokens: np.ndarray, offsets: np.ndarray, device: torch.device,
                  batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Per-biography (loss, wrong) arrays of shape (B, Lmax): position j holds the loss of token j
-    given tokens < j (0 at j = 0), and whether the argmax prediction of token j is wrong."""
+    given tokens < j (0 at j = 0), and whether the argmax prediction of token j is wrong.
+
+    ``batch`` biographies go through the model in one forward, right-padded to the longest of
+    them; the padding is gathered with one numpy index and masked out, with no per-token Python.
+    Results do not depend on ``batch`` (up to float reassociation in the matmuls)."""
     lens = np.diff(offsets)
     B, L = len(lens), int(lens.max())
     loss = np.zeros((B, L), np.float32)
@@ -54,17 +59,24 @@ def token_losses(model: torch.nn.Module, tokens: np.ndarray, offsets: np.ndarray
         idx = offsets[lo:hi, None] + pad_cols[None, :width]
         mask = pad_cols[None, :width] < n_tok[:, None]
         x_np = np.where(mask, tokens[np.minimum(idx, len(tokens) - 1)], 0).astype(np.int64)
-        x = torch.from_numpy(x_np).to(device)
+        x = torch.from_numpy(x_np).to(device, non_blocking=True)
         # fp32 on every device: bits are a sum of tiny per-token losses, which bf16 would round
         logits = model(x[:, :-1])
-        logp = torch.log_softmax(logits.float(), dim=-1)
         target = x[:, 1:]
-        nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        # fused log-softmax + gather: no (rows, T, V) log-probability tensor next to the logits
+        flat = logits.float().reshape(-1, logits.size(-1))
+        nll = F.cross_entropy(flat, target.reshape(-1), reduction="none").view(target.shape)
         miss = logits.argmax(-1) != target
         m = torch.from_numpy(mask[:, 1:]).to(device)
         loss[lo:hi, 1:width] = (nll * m).cpu().numpy()
         wrong[lo:hi, 1:width] = (miss & m).cpu().numpy()
     return loss, wrong
+
+
+def default_batch(device: torch.device) -> int:
+    """Biographies per forward: a GPU wants thousands of rows in flight; on a CPU, 32 rows keep the
+    logits (rows x ~130 x vocab floats) in cache and were 1.4-3x faster than 128 (docs/benchmarks.md)."""
+    return 1024 if device.type == "cuda" else 32
 
 
 def _span_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -75,9 +87,10 @@ def _span_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.
 
 
 def measure_model(model: torch.nn.Module, dataset: BioSDataset, params: dict, device: torch.device | str = "cpu",
-                  batch: int = 128, chunk: int = 8192) -> dict:
+                  batch: int | None = None, chunk: int = 8192) -> dict:
     """Bits stored by ``model`` about ``dataset``, with losses and accuracy per attribute."""
     device = torch.device(device)
+    batch = batch or default_batch(device)
     model = model.to(device).eval()
     stream = BioStream(dataset, exposures=1)
     templates, order = fixed_choices(dataset, stream.atlas)
@@ -130,9 +143,10 @@ def summary(people: int, params: dict, bits: dict, bits_max: float, bits_max_ter
 
 
 def measure_dataset(model: torch.nn.Module, dataset, params: dict, device: torch.device | str = "cpu",
-                    batch: int = 128) -> dict:
+                    batch: int | None = None) -> dict:
     """Bits stored by ``model`` about any kind of dataset (bioS, bioD, random strings)."""
     device = torch.device(device)
+    batch = batch or default_batch(device)
     model = model.to(device).eval()
     if dataset.kind == "bioD":
         from kcap.measure.biod import measure_biod

@@ -56,7 +56,7 @@ class TrainConfig:
     device: str = "auto"
     """auto (CUDA if present), cpu, cuda, or cuda:N."""
     compile: str = "auto"
-    """torch.compile: auto (on for CUDA), on, off."""
+    """torch.compile: auto (on for CUDA), on, off, graphs (compile plus CUDA graphs)."""
     precision: str = "auto"
     """fp32, bf16 (autocast), fp16 (autocast with loss scaling; CUDA only), or auto: bf16 on
     CUDA, fp32 on CPU. The precision actually used is recorded in the run (derived.precision)."""
@@ -85,8 +85,8 @@ class TrainConfig:
             raise KcapError(f"warmup must be non-negative, got {self.warmup}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise KcapError(f"min_lr_ratio must be within [0, 1], got {self.min_lr_ratio}")
-        if self.compile not in ("auto", "on", "off"):
-            raise KcapError(f"compile must be auto, on or off, got {self.compile!r}")
+        if self.compile not in ("auto", "on", "off", "graphs"):
+            raise KcapError(f"compile must be auto, on, off or graphs, got {self.compile!r}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise KcapError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if self.batch is not None and self.batch % self.grad_accum:

@@ -40,9 +40,11 @@ from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.store.provenance import provenance
 from kcap.train import checkpoint, ddp
+from kcap.train.compile import compile_model
 from kcap.train.config import TrainConfig
 from kcap.train.failure import TrainingDiverged, failure_reason
 from kcap.train.precision import autocast, resolve_precision
+from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
 from kcap.train.schedule import lr_at
 from kcap.train.step import make_optimizer, make_step
@@ -185,14 +187,12 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             state["resumed_at"].append(start)
     if dist.enabled:
         ddp.agree(start, "the step to resume from")
-    # compile pays off on CUDA; on CPU its ~30 s compile eats the ~25% it gains on demo-sized runs
-    use_compile = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
+    # compiled artifacts are cached in the workspace, so runs of one shape compile once
     if dist.enabled:
-        ddp_model = ddp.wrap(model, device)
-        step_model = torch.compile(ddp_model) if use_compile else ddp_model
+        step_model = compile_model(ddp.wrap(model, device), cfg.compile, device)
         do_step = ddp.make_ddp_step(model, step_model, optimizer, cfg, device, dist)
     else:
-        step_model = torch.compile(model) if use_compile else model
+        step_model = compile_model(model, cfg.compile, device)
         do_step = make_step(model, step_model, optimizer, cfg, device)
     scaler = do_step.scaler  # fp16's loss scale is part of the training state
     if start and state.get("grad_scaler"):
@@ -206,6 +206,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     store = RunStore() if record and dist.main else None
     if store is not None:
         store.record_started(rid, out, config)
+    batches = None
     try:
         heldout = stream.heldout(cfg.heldout, cfg.seq) if eval_every and dist.main else None
         targets = total_tokens - 1  # every (useful) stream token but the first is a target exactly once
@@ -221,7 +222,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         last_loss = records[-1]["loss"] if records else float("nan")
         t_log, tok_log = time.perf_counter(), tokens_seen
         # the stream is a pure function of the seeds: resuming at step k starts at its first window
-        batches = stream.batches(cfg.seq, cfg.batch, start=start)
+        # rendered in a background thread (the same iterator, so the same tokens); its wait is measured
+        batches = Producer(stream.batches(cfg.seq, cfg.batch, start=start))
         step = start - 1
         for step, (x_np, y_np) in enumerate(batches, start=start):
             lr = lr_at(step, steps, cfg.lr, warmup, cfg.min_lr_ratio)
@@ -239,7 +241,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                 done = (step + 1) / steps if dataset.junk else tokens_seen / targets
                 rec = {"step": step + 1, "tokens": tokens_seen, "exposures": cfg.exposures * done,
                        "loss": last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": tokens_seen * flops_per_token,
-                       "flops_6nd": 6 * params["active"] * tokens_seen, "elapsed_s": now - t0}
+                       "flops_6nd": 6 * params["active"] * tokens_seen, "elapsed_s": now - t0,
+                       "data_wait_s": batches.wait_s}
                 if peak:
                     rec["mfu"] = tok_s * flops_per_token / peak
                 if evaluate and dist.main:
@@ -259,7 +262,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                 if tb is not None:
                     tb.log(rec)
                 window_loss, window_n, t_log, tok_log = 0.0, 0, now, tokens_seen
-                bar.update(step + 1, loss=last_loss, tok_s=tok_s)
+                bar.update(step + 1, loss=last_loss, tok_s=tok_s, mfu=rec.get("mfu"))
             else:
                 bar.update(step + 1)
             if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < steps and dist.main:
@@ -280,7 +283,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
                    "final_heldout_loss": records[-1].get("heldout_loss"), "wall_s": wall,
                    "tokens_per_s": (tokens_seen - state["tokens_seen"]) / max(wall - state["elapsed_s"], 1e-9),
                    "flops": tokens_seen * flops_per_token, "flops_6nd": 6 * params["active"] * tokens_seen,
-                   "resumed_at_steps": state["resumed_at"], "world_size": dist.world}
+                   "resumed_at_steps": state["resumed_at"], "world_size": dist.world, "data_wait_s": batches.wait_s}
+        if peak:
+            summary["mfu"] = summary["tokens_per_s"] * flops_per_token / peak
         if dist.main:
             model.to("cpu")
             tmp = out / f".{rundir.WEIGHTS}.tmp"
@@ -301,6 +306,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             raise KcapError(f"run {rid} ran out of memory; try a smaller --batch or more --grad-accum") from None
         raise
     finally:
+        if batches is not None:
+            batches.close()
         if tb is not None:
             tb.close()
         if store is not None:

@@ -33,19 +33,31 @@ def make_step(model: torch.nn.Module, step_model: Callable, optimizer: torch.opt
     precision = resolve_precision(cfg.precision, device)
     scaler = grad_scaler(device, precision)  # fp16 only; otherwise a pass-through
     params = list(model.parameters())
+    compiled = step_model is not model
+    graphs = compiled and cfg.compile == "graphs" and device.type == "cuda"
 
     def step(x_np: np.ndarray, y_np: np.ndarray, lr: float) -> torch.Tensor:
         for group in optimizer.param_groups:
             group["lr"] = lr
+        if compiled and len(x_np) < cfg.batch:
+            # the stream's last batch is short: pad it with ignored rows, so a compiled model sees
+            # one shape only and never recompiles for the tail (same loss: padding has no targets)
+            pad = cfg.batch - len(x_np)
+            x_np = np.concatenate([x_np, np.zeros((pad, x_np.shape[1]), x_np.dtype)])
+            y_np = np.concatenate([y_np, np.full((pad, y_np.shape[1]), -1, y_np.dtype)])
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # earlier replays' outputs are consumed
         valid = (y_np >= 0).sum(axis=1)
         n_valid = int(valid.sum())
         x = torch.from_numpy(x_np.astype(np.int64)).to(device, non_blocking=True)
         y = torch.from_numpy(y_np.astype(np.int64)).to(device, non_blocking=True)
         loss_sum = torch.zeros((), device=device)
         for i in range(0, len(x), micro):
+            share = int(valid[i:i + micro].sum()) / n_valid
+            if share == 0:  # only padding rows: their mean loss would be 0/0
+                continue
             with autocast(device, precision):
                 loss = step_model(x[i:i + micro], y[i:i + micro])
-            share = int(valid[i:i + micro].sum()) / n_valid
             scaler.scale(loss * share).backward()
             loss_sum += loss.detach() * share
         if cfg.grad_clip > 0:

@@ -2,7 +2,8 @@
 
 Written the way one would by hand from nanoGPT (karpathy/nanoGPT model.py), with rotary position
 embeddings instead of learned ones so the shape matches kcap's model: eager PyTorch, SDPA
-attention, F.cross_entropy, torch.optim.AdamW with its defaults. Deliberately not tuned.
+attention, F.cross_entropy, torch.optim.AdamW with its defaults (foreach, not fused), bf16 autocast
+on CUDA as nanoGPT's train.py. Deliberately not tuned.
 """
 
 from __future__ import annotations
@@ -79,10 +80,14 @@ class NanoGPT(nn.Module):
 
 
 def make_baseline_step(model: NanoGPT, lr: float = 1e-3):
+    """One plain training step; on CUDA under bf16 autocast, as nanoGPT's train.py runs by default."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    dev = next(model.parameters()).device
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
 
     def step(x, y):
-        loss = model(x, y)
+        with autocast:
+            loss = model(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -1,0 +1,1 @@
+"""Benchmarks as code: ``kcap bench train`` (kcap's training step vs a plain nanoGPT-style step)."""
