@@ -15,6 +15,7 @@ import typer
 
 from kcap.cli_data import data_app
 from kcap.cli_laws import fit_app, optimal
+from kcap.cli_sweep import sweep_app
 from kcap.errors import KcapError
 
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
@@ -23,6 +24,7 @@ plot_app = typer.Typer(help="Draw figures from the run store.", no_args_is_help=
 app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
 app.add_typer(fit_app, name="fit")
+app.add_typer(sweep_app, name="sweep")
 app.command("optimal")(optimal)
 
 

@@ -1,0 +1,119 @@
+"""Where a sweep keeps the state of each run: the one interface between the sweep and the store.
+
+States: ``done`` (trained and measured, in the store), ``failed`` (with a reason), ``running``
+(a live process holds it), ``interrupted`` (started, never finished, nobody holds it), ``pending``.
+
+The store records finished runs; failures and the running marker live in the run directory
+(``failed.json``, ``running.json``), written atomically. When the store learns run status
+(running/finished/failed, ``record_failed``), this module is the one place to switch to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from kcap.atomic import write_json
+from kcap.store import rundir
+from kcap.store.db import RunStore
+
+FAILED, RUNNING = "failed.json", "running.json"
+STATES = ("done", "running", "failed", "interrupted", "pending")
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _alive(marker: dict) -> bool:
+    """Whether the process in a running marker still runs (trusted as alive on another host)."""
+    if marker.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(marker["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, ValueError, TypeError):
+        return True
+    return True
+
+
+def run_state(run, store: RunStore | None = None) -> tuple[str, str | None]:
+    """(state, detail) of a planned run; detail is the failure reason or the running pid."""
+    d = run.run_dir
+    failed = _read(d / FAILED)
+    if failed is not None:
+        return "failed", failed.get("reason", "unknown")
+    running = _read(d / RUNNING)
+    if running is not None and _alive(running):
+        return "running", f"pid {running.get('pid')} on {running.get('host')}"
+    if _finished(run, store):
+        return "done", None
+    if running is not None or (d / rundir.CONFIG).exists():
+        return "interrupted", None
+    return "pending", None
+
+
+def _finished(run, store: RunStore | None) -> bool:
+    d = run.run_dir
+    if not (d / rundir.SUMMARY).is_file() or not (d / rundir.WEIGHTS).is_file():
+        return False
+    measured = run.measure["enabled"]
+    if measured and not (d / rundir.MEASURE).is_file():
+        return False
+    config = _read(d / rundir.CONFIG)
+    if config is None or "id" not in config:
+        return False
+    own = store is None
+    store = store or RunStore()
+    try:
+        rows = store.runs(ids=[config["id"]], measured_only=measured)
+    finally:
+        if own:
+            store.close()
+    return bool(rows)
+
+
+def mark_running(run) -> None:
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run.run_dir / RUNNING, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+
+
+def clear_running(run) -> None:
+    (run.run_dir / RUNNING).unlink(missing_ok=True)
+
+
+def record_failed(run, reason: str) -> None:
+    """Record a failed run with its reason (one line); the sweep goes on."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run.run_dir / FAILED, {"reason": reason, "time": time.time(), "name": run.name})
+    clear_running(run)
+
+
+def clear_failure(run) -> None:
+    (run.run_dir / FAILED).unlink(missing_ok=True)
+
+
+def summary(run) -> dict | None:
+    return _read(run.run_dir / rundir.SUMMARY)
+
+
+def progress_fraction(run) -> float | None:
+    """How far a running run is (its last logged step over its steps), from its run directory."""
+    config = _read(run.run_dir / rundir.CONFIG)
+    if not config:
+        return None
+    try:
+        with open(run.run_dir / rundir.METRICS, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            last = f.read().splitlines()[-1]
+        return json.loads(last)["step"] / config["derived"]["steps"]
+    except (OSError, IndexError, KeyError, ValueError, ZeroDivisionError):
+        return 0.0
