@@ -132,13 +132,17 @@ def expand(tree: dict) -> list[PlannedRun]:
             for (path, _), value in zip(axes, combo[:-1]):
                 _set(point, path, value)
             arch = point["model"].get("arch", "gpt2")
+            # grid values the standard name does not show (people, exposures, seed, size do)
+            tags = [f"{path[-1]}={value}" for (path, _), value in zip(axes, combo[:-1])
+                    if path not in (("data", "people"), ("train", "exposures"), ("model", "arch"))]
             for size in derive_sizes(arch, base, ladder_src, path=f"{where}model"):
-                run = _resolve(point, {**size, "arch": arch}, combo[-1], measure, where, entry.get("name"))
+                run = _resolve(point, {**size, "arch": arch}, combo[-1], measure, where, entry.get("name"), tags)
                 runs.setdefault(run.key, run)
     return list(runs.values())
 
 
-def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, label: str | None) -> PlannedRun:
+def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, label: str | None,
+             tags: list[str]) -> PlannedRun:
     data = _dataset_params(point["data"], where)
     spec_train = dict(point["train"])
     options = {k: spec_train.pop(k) for k in RUN_OPTIONS if k in spec_train}
@@ -156,7 +160,7 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
     quantize = measure.get("quantize", "none")
     measure = {"enabled": measure.get("enabled", True), "quantize": quantize if isinstance(quantize, list) else [quantize]}
     parts = [label, model["name"]] if label else [model["name"]]
-    name = "-".join(parts + [f"N{data['people']}", f"E{train['exposures']}", f"s{seed}"])
+    name = "-".join(parts + [f"N{data['people']}", f"E{train['exposures']}", f"s{seed}"] + tags)
     return PlannedRun(key=key, name=name, data=data, dataset_key=_hash(data), model=model, train=train,
                       options=options, measure=measure, origin=where.rstrip("."))
 
