@@ -115,3 +115,26 @@ def test_ray_backend_completes_a_two_run_sweep():
     assert all(st == "done" for _, st, _ in sweep_status(plan(tree)))
     with RunStore() as store:
         assert len(store.runs(measured_only=True)) == 2
+
+
+@pytest.mark.slow  # ~20 s on an idle 2-core machine: a 40-exposure run is trained to the end
+def test_sigterm_stops_the_sweep_and_its_runs_and_the_next_sweep_finishes_them(tmp_path):
+    spec = tmp_path / "long.yaml"
+    spec.write_text(TWO_RUNS.replace("lr: [3.0e-3, 1.0e+30]", "lr: 3.0e-3").replace("exposures: 2", "exposures: 40"))
+    (run,) = plan(parse_spec_text(spec.read_text()))
+    p = subprocess.Popen([sys.executable, "-m", "kcap", "sweep", "run", str(spec)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (run.run_dir / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    marker = json.loads((run.run_dir / ledger.RUNNING).read_text())
+    p.terminate()
+    assert p.wait(timeout=30) != 0
+    with pytest.raises(ProcessLookupError):  # the run's process went with the sweep
+        for _ in range(50):
+            os.kill(marker["pid"], 0)
+            time.sleep(0.1)
+    assert ledger.run_state(run)[0] == "interrupted"
+    p = kcap("sweep", "run", spec)
+    assert p.returncode == 0 and "1/1 done" in p.stdout, p.stderr
+    assert ledger.run_state(run)[0] == "done"

@@ -168,7 +168,7 @@ def _parse_or_spec_error(text: str) -> None:
         raise AssertionError(f"not a SpecError: {e!r}") from None
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees)
 def test_random_trees_parse_or_fail_with_one_line(tree):
     _parse_or_spec_error(yaml.safe_dump(tree))
@@ -192,3 +192,9 @@ def test_a_valid_spec_with_a_corrupted_character_parses_or_fails_with_one_line(p
 def test_out_of_range_train_values_name_their_field(field, value):
     msg = error(f"data: {{people: 5}}\ntrain: {{{field}: {value}}}")
     assert msg.startswith(f"train.{field}: must be >=")
+
+
+def test_extras_at_the_plain_models_value_are_the_same_run():
+    plain = expand(spec())
+    explicit = expand(spec(model={"base": {"head_dim": 8, "mlp_ratio": 4, "experts": 1}}))
+    assert [r.key for r in plain] == [r.key for r in explicit]

@@ -56,7 +56,10 @@ def quantize_available(mode: str) -> bool:
     return mode == "none" or importlib.util.find_spec("kcap.measure.quantize") is not None
 
 
-def _neutral(size: dict, key: str) -> bool:
+NEUTRAL_KEYS = ("kv_heads", "mlp_ratio", "experts", "top_k")
+
+
+def is_neutral(size: dict, key: str) -> bool:
     return size[key] == (size["heads"] if key == "kv_heads" else NEUTRAL[key])
 
 
@@ -65,8 +68,8 @@ def model_kwargs(size: dict) -> dict:
     know are dropped when they ask for the plain model (``check_run`` refuses the others)."""
     have = model_fields()
     kw = {"layers": size["layers"], "heads": size["heads"], "d_model": size["d_model"], "arch": size["arch"]}
-    for k in ("kv_heads", "mlp_ratio", "experts", "top_k"):
-        if k in size and (k in have or not _neutral(size, k)):
+    for k in NEUTRAL_KEYS:
+        if k in size and (k in have or not is_neutral(size, k)):
             kw[k] = size[k]
     return kw
 
@@ -82,8 +85,8 @@ def check_run(run) -> None:
             if JUNK_PARAMS[k] not in params:
                 raise SpecError(f"data.junk.{k}", "junk data is not available in this kcap yet")
     have = model_fields()
-    for k in ("kv_heads", "mlp_ratio", "experts", "top_k"):
-        if k in run.model and k not in have and not _neutral(run.model, k):
+    for k in NEUTRAL_KEYS:
+        if k in run.model and k not in have and not is_neutral(run.model, k):
             raise SpecError(f"model.{k}", f"{run.model[k]!r} needs {k} support, which this kcap does not have yet")
     if not arch_available(run.model["arch"]):
         raise SpecError("model.arch", f"arch {run.model['arch']!r} is not available in this kcap yet (available: gpt2)")

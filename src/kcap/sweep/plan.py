@@ -155,8 +155,11 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
         raise SpecError(f"{where}train", str(e)) from None
     train = cfg.to_dict()
     model = {k: v for k, v in size.items()}
-    key = _hash({"data": data, "model": {k: v for k, v in model.items() if k != "name"}, "train": train,
-                 "options": options})
+    # the id hashes what defines the run: extras left at the plain model's value (mlp_ratio 4, one
+    # expert, kv_heads = heads) are the same run as leaving them out
+    ident = {k: v for k, v in model.items()
+             if k != "name" and not (k in capabilities.NEUTRAL_KEYS and capabilities.is_neutral(model, k))}
+    key = _hash({"data": data, "model": ident, "train": train, "options": options})
     quantize = measure.get("quantize", "none")
     measure = {"enabled": measure.get("enabled", True), "quantize": quantize if isinstance(quantize, list) else [quantize]}
     parts = [label, model["name"]] if label else [model["name"]]

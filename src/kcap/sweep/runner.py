@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from kcap.errors import KcapError
@@ -17,6 +20,24 @@ from kcap.sweep.progress import SweepProgress
 from kcap.sweep.schema import load_spec_file
 
 
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a scheduler, `kill`) stops the sweep like Ctrl-C: the backend stops its runs and
+    leaves them to be resumed, instead of dying and leaving orphaned run processes behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def plan_spec(spec: Path | dict) -> tuple[dict, list[PlannedRun]]:
     """The validated spec and its planned runs (with estimates); writes nothing."""
     tree = spec if isinstance(spec, dict) else load_spec_file(spec)
@@ -28,7 +49,7 @@ def sweep_status(runs: list[PlannedRun]) -> list[tuple[PlannedRun, str, str | No
         return [(r, *ledger.run_state(r, store)) for r in runs]
 
 
-def run_sweep(spec: Path | dict, jobs: int = 1, backend: str = "local", retry_failed: bool = False,
+def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", retry_failed: bool = False,
               address: str | None = None, echo: Callable[[str], None] = print) -> Counter:
     """Run every run of the spec that is not done; returns the final count of states.
 
@@ -37,8 +58,10 @@ def run_sweep(spec: Path | dict, jobs: int = 1, backend: str = "local", retry_fa
     datasets) happens before the first run starts."""
     if backend not in BACKENDS:
         raise KcapError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise KcapError(f"--jobs must be at least 1, got {jobs}")
+    if jobs is None and backend == "local":
+        jobs = 1
     tree, runs = plan_spec(spec)
     check_runnable(runs)
     name = tree.get("name", "sweep")
@@ -61,11 +84,12 @@ def run_sweep(spec: Path | dict, jobs: int = 1, backend: str = "local", retry_fa
         r = next(r for r in todo if r.dataset_key == key)
         if ensure_dataset(r):
             echo(f"[{name}] generated dataset {r.dataset_dir.name}")
-    progress = SweepProgress(name, runs, states, jobs, echo)
+    progress = SweepProgress(name, runs, states, jobs or 1, echo)
     workspace = str(workspace_dir())
-    if backend == "local":
-        run_local(todo, jobs, workspace, progress.start, progress.end)
-    else:
-        run_ray(todo, jobs, workspace, progress.start, progress.end, address=address)
+    with _sigterm_interrupts():
+        if backend == "local":
+            run_local(todo, jobs, workspace, progress.start, progress.end)
+        else:
+            run_ray(todo, jobs, workspace, progress.start, progress.end, address=address)
     echo(f"[{name}] finished: {progress.line()}")
     return progress.counts()

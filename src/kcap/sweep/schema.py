@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,9 @@ def _suggest(key: str, valid) -> str:
 
 
 def _join(path: str, key) -> str:
-    return f"{path}.{key}" if path else str(key)
+    # a key that is not a plain word is quoted, escapes and all, so the message stays one line
+    k = key if isinstance(key, str) and re.fullmatch(r"[\w-]+", key) else repr(key)
+    return f"{path}.{k}" if path else k
 
 
 def _check_scalar(value, leaf: Leaf, path: str):
