@@ -44,12 +44,64 @@ def train_fields() -> set[str]:
 
 
 def dataset_writer(kind: str):
-    """The function that generates a dataset of this kind, or None if kcap cannot yet."""
+    """A function ``write(out, data)`` that generates a dataset of this kind from the spec's
+    ``data`` parameters, or None if kcap cannot generate that kind."""
     if kind == "bioS":
         from kcap.knowledge.bios import write_bios
 
-        return write_bios
+        def write(out, d):
+            junk = {JUNK_PARAMS[k]: v for k, v in d.get("junk", {}).items()}
+            return write_bios(out, d["people"], d["seed"], d["variant"], **junk)
+
+        write.accepts = set(inspect.signature(write_bios).parameters)
+        return write
+    if kind == "bioD" and importlib.util.find_spec("kcap.knowledge.biod"):
+        from kcap.knowledge.biod import write_biod
+
+        def write(out, d):
+            return write_biod(out, biod_spec(d), d["seed"], d["variant"])
+
+        write.accepts = set()
+        return write
+    if kind == "random" and importlib.util.find_spec("kcap.knowledge.random_strings"):
+        from kcap.knowledge.random_strings import write_random
+
+        def write(out, d):
+            return write_random(out, d["people"], d["random"]["length"], d["random"]["alphabet"], d["seed"])
+
+        write.accepts = set()
+        return write
     return None
+
+
+def biod_spec(d: dict):
+    """The bioD(N, K, C, D, L, T) of a spec's data, checked by kcap's own BioDSpec."""
+    from kcap.knowledge.biod import BioDSpec
+
+    return BioDSpec(people=d["people"], **d["biod"])
+
+
+def check_data(d: dict, where: str) -> None:
+    """The kind-specific data parameters are complete and valid (before anything is generated)."""
+    kind = d["kind"]
+    need = {"bioD": ("biod", ("attributes", "chunks", "diversity", "chunk_len", "alphabet")),
+            "random": ("random", ("length", "alphabet"))}.get(kind)
+    if need:
+        sub, keys = need
+        missing = [k for k in keys if k not in d.get(sub, {})]
+        if missing:
+            raise SpecError(f"{where}data.{sub}", f"kind {kind} needs {', '.join(missing)}")
+    if dataset_writer(kind) is None:
+        return  # refused by check_run, but plannable
+    try:
+        if kind == "bioD":
+            biod_spec(d)
+        elif kind == "random":
+            from kcap.knowledge.random_strings import check_random_args
+
+            check_random_args(d["people"], d["random"]["length"], d["random"]["alphabet"])
+    except KcapError as e:
+        raise SpecError(f"{where}data.{need[0]}", str(e)) from None
 
 
 def quantize_available(mode: str) -> bool:
@@ -77,13 +129,12 @@ def model_kwargs(size: dict) -> dict:
 def check_run(run) -> None:
     """Fail with the field path if ``run`` (a PlannedRun) needs something this kcap cannot do."""
     kind = run.data["kind"]
-    if dataset_writer(kind) is None:
-        raise SpecError("data.kind", f"dataset kind {kind!r} is not available in this kcap yet (available: bioS)")
-    if "junk" in run.data:
-        params = inspect.signature(dataset_writer(kind)).parameters
-        for k in run.data["junk"]:
-            if JUNK_PARAMS[k] not in params:
-                raise SpecError(f"data.junk.{k}", "junk data is not available in this kcap yet")
+    writer = dataset_writer(kind)
+    if writer is None:
+        raise SpecError("data.kind", f"dataset kind {kind!r} is not available in this kcap yet")
+    for k in run.data.get("junk", {}):
+        if JUNK_PARAMS[k] not in writer.accepts:
+            raise SpecError(f"data.junk.{k}", "junk data is not available in this kcap yet")
     have = model_fields()
     for k in NEUTRAL_KEYS:
         if k in run.model and k not in have and not is_neutral(run.model, k):

@@ -14,18 +14,16 @@ def ensure_dataset(run) -> bool:
 
     It is written into a private directory and renamed into place, so a reader never sees a
     partial dataset and two sweeps generating the same one at once both end with one copy."""
-    from kcap.knowledge.bios import load_bios
+    from kcap.knowledge.datasets import load_dataset
 
     final = run.dataset_dir
     if (final / "dataset.json").is_file():
-        load_bios(final)  # refuses a corrupted dataset with one line instead of training on it
+        load_dataset(final)  # refuses a corrupted dataset with one line instead of training on it
         return False
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    d = run.data
-    kwargs = {capabilities.JUNK_PARAMS[k]: v for k, v in d.get("junk", {}).items()}
-    capabilities.dataset_writer(d["kind"])(tmp, d["people"], d["seed"], d["variant"], **kwargs)
+    capabilities.dataset_writer(run.data["kind"])(tmp, run.data)
     if final.exists() and not (final / "dataset.json").is_file():
         shutil.rmtree(final, ignore_errors=True)  # debris of something else, never a finished dataset
     try:

@@ -102,11 +102,16 @@ def _dataset_params(data: dict, where: str) -> dict:
     from kcap.knowledge.pools import POOL_VERSION
 
     d = {**DATA_DEFAULTS, **data}
-    for sub, kind in (("biod", "bioD"), ("random", "random")):
+    for sub, kind in (("biod", "bioD"), ("random", "random"), ("junk", "bioS")):
         if sub in d and d["kind"] != kind:
             raise SpecError(f"{where}data.{sub}", f"applies to data.kind {kind}, not {d['kind']}")
-    if d["kind"] == "bioS":
-        d["pool_version"] = POOL_VERSION
+    if d["kind"] == "random":
+        if "variant" in data:
+            raise SpecError(f"{where}data.variant", "random strings have no variant")
+        d["variant"] = "plain"
+    else:
+        d["pool_version"] = POOL_VERSION  # names (and bioS attributes) come from the pools
+    capabilities.check_data(d, where)
     return d
 
 
@@ -169,46 +174,80 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
 
 
 @lru_cache(maxsize=64)
-def _data_stats(people: int, seed: int) -> tuple[int, float, int]:
+def _bios_stats(people: int, seed: int, full_vocab: bool) -> tuple[int, float, int]:
     """(vocabulary size, mean biography tokens, longest possible biography) of a bioS population,
-    from the population itself up to SAMPLE_PEOPLE people, else from a sample of that size."""
+    from the population itself up to SAMPLE_PEOPLE people, else from a sample of that size.
+    ``full_vocab``: the dataset's vocabulary holds every pool word (fresh junk people)."""
     from kcap.corpus.render import Atlas, bio_lengths, draw_choices
-    from kcap.knowledge.bios import generate_people, used_words
+    from kcap.knowledge.bios import all_words, generate_people, used_words
     from kcap.knowledge.pools import load_pools
     from kcap.knowledge.tokenizer import build_tokenizer
 
     pools = load_pools()
     pop = generate_people(min(people, SAMPLE_PEOPLE), seed, pools)
-    vocab = build_tokenizer(used_words(pop, pools)).get_vocab()
+    words = used_words(pop, pools) | (all_words(pools) if full_vocab else set())
+    vocab = build_tokenizer(words).get_vocab()
     atlas = Atlas.build(pools, vocab)
     templates, _ = draw_choices(np.random.default_rng(seed), len(pop), atlas.n_templates)
     return len(vocab), float(bio_lengths(atlas, pop, templates).mean()), atlas.max_bio_tokens()
 
 
+@lru_cache(maxsize=64)
+def _name_stats(people: int, seed: int) -> tuple[int, float, int]:
+    """(distinct name words, mean and longest full-name tokens) of a population's names (sampled)."""
+    from kcap.knowledge.bios import generate_people
+    from kcap.knowledge.pools import load_pools
+    from kcap.knowledge.tokenizer import split_words
+
+    pools = load_pools()
+    pop = generate_people(min(people, SAMPLE_PEOPLE), seed, pools)
+    tables = (pools.first_names, pools.middle_names, pools.last_names)
+    lens = [np.array([len(split_words(t)) for t in table]) for table in tables]
+    words = {w for j, table in enumerate(tables) for i in np.unique(pop[:, j]).tolist() for w in split_words(table[i])}
+    mean = float(sum(lens[j][pop[:, j].astype(np.int64)].mean() for j in range(3)))
+    return len(words), mean, int(sum(x.max() for x in lens))
+
+
+def _stream_stats(d: dict) -> tuple[int, float, int, float]:
+    """(vocabulary, mean and longest document tokens, useful share of the stream) of a dataset."""
+    if d["kind"] == "random":
+        length, alphabet = d["random"]["length"], d["random"]["alphabet"]
+        return min(alphabet, d["people"] * length) + 2, length + 1.0, length + 1, 1.0
+    if d["kind"] == "bioD":
+        b = d["biod"]
+        words, mean_name, max_name = _name_stats(d["people"], d["seed"])
+        sentences = b["attributes"] * (b["chunks"] * b["chunk_len"] + 3)  # "attr : value ." per attribute
+        symbols = min(b["alphabet"], b["attributes"] * b["diversity"] * b["chunk_len"])
+        vocab = 2 + 2 + b["attributes"] + symbols + words  # specials, ":" ".", attribute words
+        return vocab, 1 + mean_name + sentences, 1 + max_name + sentences, 1.0
+    junk = d.get("junk", {})
+    fraction = junk.get("fraction", 0.0)
+    vocab, mean_len, longest = _bios_stats(d["people"], d["seed"], fraction > 0 and "people" not in junk)
+    if "people" in junk:  # a fixed junk population adds its own words (as many as that many more people)
+        vocab = _bios_stats(d["people"] + junk["people"], d["seed"], False)[0]
+    domain = int(bool(junk.get("domain_token")))
+    return vocab + domain, mean_len + domain, longest + domain, 1 - fraction
+
+
 def estimate(run: PlannedRun) -> dict:
     """Estimated stream tokens, optimizer steps, parameters and training FLOPs of a run; checks
-    that the window holds a whole biography (measurement needs it). Parameters and FLOPs are None
-    for an arch this kcap cannot build yet."""
+    that the window holds a whole document (measurement needs it). Parameters and FLOPs are None
+    for a model this kcap cannot build yet."""
     import torch
 
     from kcap.model.flops import train_flops_per_token
     from kcap.model.spec import ModelSpec
 
     d, t = run.data, run.train
-    if d["kind"] != "bioS":  # other kinds estimate once their generators land
-        return {"tokens": None, "steps": None, "params": None, "flops": None}
-    vocab, mean_len, longest = _data_stats(d["people"], d["seed"])
+    vocab, mean_len, longest, useful = _stream_stats(d)
     if t["seq"] < longest:
         raise SpecError(f"{run.origin + '.' if run.origin else ''}train.seq",
                         f"{t['seq']} is shorter than a biography can be ({longest} tokens)")
-    tokens = d["people"] * t["exposures"] * mean_len
-    if "junk" in d and d["junk"].get("fraction"):
-        tokens /= 1 - d["junk"]["fraction"]  # junk is that fraction of all training tokens
+    tokens = d["people"] * t["exposures"] * mean_len / useful  # junk: that share of all tokens is not useful
     steps = math.ceil(tokens / t["seq"] / t["batch"])
     params = flops = None
-    kw = capabilities.model_kwargs(run.model)
     try:
-        spec = ModelSpec(**kw)
+        spec = ModelSpec(**capabilities.model_kwargs(run.model))
     except (KcapError, TypeError):
         spec = None
     if spec is not None:

@@ -78,17 +78,18 @@ SCHEMA: dict[str, Any] = {
     "data": {
         "kind": Leaf(str, choices=KINDS),
         "people": _int(1, NAME_SPACE),
-        "variant": Leaf(str, choices=("multi", "simple")),
+        "variant": Leaf(str, choices=("multi", "simple")),  # random strings have none
         "seed": _int(0),
         "junk": {  # SCIENCE.md §1: a fraction of training tokens from an unrelated population
             "fraction": _float(0, 1, hi_open=True),
             "people": _int(1, NAME_SPACE),
             "domain_token": Leaf(bool),
         },
-        "biod": {  # bioD(N, K, C, D, L, T)
-            "attributes": _int(1), "chunks": _int(1), "diversity": _int(1), "length": _int(1), "alphabet": _int(2),
+        "biod": {  # bioD(N, K, C, D, L, T): K attributes, values of C chunks from D strings of L symbols of T
+            "attributes": _int(1), "chunks": _int(1), "diversity": _int(1), "chunk_len": _int(1),
+            "alphabet": _int(2),
         },
-        "random": {"length": _int(1), "alphabet": _int(2)},  # random strings: S tokens over V symbols
+        "random": {"length": _int(1), "alphabet": _int(2)},  # random strings: N sequences of S symbols of V
     },
     "model": {
         "arch": Leaf(str, choices=ARCHS),
