@@ -24,7 +24,8 @@ train: {exposures: 2, batch: 4, seq: 128, lr: [3.0e-3, 1.0e+30], device: cpu, ev
 
 
 def kcap(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "kcap", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "kcap", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          check=False)
 
 
 def mtimes(runs):
@@ -138,3 +139,23 @@ def test_sigterm_stops_the_sweep_and_its_runs_and_the_next_sweep_finishes_them(t
     p = kcap("sweep", "run", spec)
     assert p.returncode == 0 and "1/1 done" in p.stdout, p.stderr
     assert ledger.run_state(run)[0] == "done"
+
+
+def test_every_dataset_kind_runs_through_a_sweep():
+    tree = parse_spec_text("""
+name: kinds
+model: {base: {layers: 1, heads: 2, d_model: 16}}
+train: {exposures: 2, batch: 4, seq: 128, lr: 3.0e-3, device: cpu, eval_every: 0}
+data: {people: 40}
+runs:
+  - data: {kind: bioD, biod: {attributes: 2, chunks: 1, diversity: 10, chunk_len: 2, alphabet: 20}}
+  - data: {kind: random, random: {length: 12, alphabet: 16}}
+  - data: {junk: {fraction: 0.5, domain_token: true}}
+""")
+    lines = []
+    assert run_sweep(tree, jobs=2, echo=lines.append)["done"] == 3, lines
+    with RunStore() as store:
+        rows = store.runs(measured_only=True)
+    assert sorted(r["config"]["data"]["kind"] for r in rows) == ["bioD", "bioS", "random"]
+    assert [r.name for r in plan(tree)] == ["gpt2-1x16x2-bioD-N40-E2-s0", "gpt2-1x16x2-random-N40-E2-s0",
+                                            "gpt2-1x16x2-junk0.5-domain-N40-E2-s0"]

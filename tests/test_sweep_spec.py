@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kcap.errors import KcapError
 from kcap.sweep.ladder import derive_sizes
-from kcap.sweep.plan import check_runnable, estimate, expand, plan
+from kcap.sweep.plan import check_runnable, expand, plan
 from kcap.sweep.schema import SCHEMA, SpecError, parse_spec_text
 from kcap.train.config import paper_defaults
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -70,10 +70,10 @@ def plan(
 @sweep_app.command("run")
 def run(
     spec: SpecArg,
-    jobs: Annotated[Optional[int], typer.Option(help="Runs at once (local default 1; ray default: GPUs, else CPUs).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Runs at once (local default 1; ray default: GPUs, else CPUs).")] = None,
     backend: Annotated[str, typer.Option(help="local (processes on this machine) or ray (kcap[ray]).")] = "local",
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed runs again.")] = False,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
 ) -> None:
     """Run every run of a spec that is not done yet; failures are recorded and the sweep goes on."""
     from kcap.sweep import run_sweep

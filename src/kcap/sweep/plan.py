@@ -65,7 +65,7 @@ class PlannedRun:
                 "origin": self.origin, "est": self.est}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PlannedRun":
+    def from_dict(cls, d: dict) -> PlannedRun:
         return cls(**d)
 
 
@@ -139,11 +139,25 @@ def expand(tree: dict) -> list[PlannedRun]:
             arch = point["model"].get("arch", "gpt2")
             # grid values the standard name does not show (people, exposures, seed, size do)
             tags = [f"{path[-1]}={value}" for (path, _), value in zip(axes, combo[:-1])
-                    if path not in (("data", "people"), ("train", "exposures"), ("model", "arch"))]
+                    if path not in (("data", "people"), ("train", "exposures"), ("model", "arch"))
+                    and path[:2] not in (("data", "kind"), ("data", "variant"), ("data", "junk"))]
             for size in derive_sizes(arch, base, ladder_src, path=f"{where}model"):
                 run = _resolve(point, {**size, "arch": arch}, combo[-1], measure, where, entry.get("name"), tags)
                 runs.setdefault(run.key, run)
     return list(runs.values())
+
+
+def _data_tags(d: dict) -> list[str]:
+    """What a run's name says about its data beyond N: kind, variant, junk (bioS multi: nothing)."""
+    tags = [] if d["kind"] == "bioS" else [d["kind"]]
+    if d["variant"] == "simple":
+        tags.append("simple")
+    junk = d.get("junk", {})
+    if junk.get("fraction"):
+        tags.append(f"junk{junk['fraction']:g}" + (f"x{junk['people']}" if "people" in junk else ""))
+    if junk.get("domain_token"):
+        tags.append("domain")
+    return tags
 
 
 def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, label: str | None,
@@ -168,7 +182,7 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
     quantize = measure.get("quantize", "none")
     measure = {"enabled": measure.get("enabled", True), "quantize": quantize if isinstance(quantize, list) else [quantize]}
     parts = [label, model["name"]] if label else [model["name"]]
-    name = "-".join(parts + [f"N{data['people']}", f"E{train['exposures']}", f"s{seed}"] + tags)
+    name = "-".join(parts + _data_tags(data) + [f"N{data['people']}", f"E{train['exposures']}", f"s{seed}"] + tags)
     return PlannedRun(key=key, name=name, data=data, dataset_key=_hash(data), model=model, train=train,
                       options=options, measure=measure, origin=where.rstrip("."))
 

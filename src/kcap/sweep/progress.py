@@ -12,7 +12,7 @@ from kcap.sweep import ledger
 def fmt_duration(s: float | None) -> str:
     if s is None:
         return "?"
-    s = int(round(s))
+    s = round(s)
     if s < 60:
         return f"{s}s"
     if s < 3600:

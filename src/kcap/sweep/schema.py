@@ -228,9 +228,8 @@ def parse_spec_text(text: str, source: str = "spec") -> dict:
         if not isinstance(runs, list) or not runs:
             raise SpecError("runs", "must be a non-empty list of overrides")
         tree["runs"] = [check(r, RUN_ENTRY, f"runs[{i}]") for i, r in enumerate(runs)]
-    if "data" not in tree or "people" not in tree["data"]:
-        if not any("people" in r.get("data", {}) for r in tree.get("runs", [])):
-            raise SpecError("data.people", "is required (the population size N)")
+    if "people" not in tree.get("data", {}) and not any("people" in r.get("data", {}) for r in tree.get("runs", [])):
+        raise SpecError("data.people", "is required (the population size N)")
     return tree
 
 

@@ -48,7 +48,7 @@ def run_one(run_dict: dict, workspace: str, threads: int | None = None, gpu: int
     ledger.mark_running(run)
     try:
         _train_and_measure(run, resume)
-    except BaseException as e:  # noqa: BLE001 - every failure is recorded, then the sweep goes on
+    except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             ledger.clear_running(run)
             raise
