@@ -59,6 +59,13 @@ def test_failure_is_recorded_the_sweep_goes_on_and_a_rerun_trains_nothing():
     assert sum(ln.startswith("[two] start") for ln in lines) == 1  # only the failed run ran again
     assert mtimes(runs) == before
 
+    # stopped between training and measuring: the next sweep measures, and does not train again
+    done = next(r for r in runs if r.train["lr"] == 3e-3)
+    (done.run_dir / "measure.json").unlink()
+    assert ledger.run_state(done)[0] == "interrupted" and ledger.trained(done)
+    assert run_sweep(tree, echo=lines.append)["done"] == 1
+    assert (done.run_dir / "measure.json").is_file() and mtimes(runs) == before
+
 
 def test_a_crashed_or_interrupted_run_is_found_out():
     (run, _) = plan(parse_spec_text(TWO_RUNS))

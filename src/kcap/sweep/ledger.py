@@ -61,14 +61,24 @@ def run_state(run, store: RunStore | None = None) -> tuple[str, str | None]:
 
 
 def _finished(run, store: RunStore | None) -> bool:
+    if not trained(run, store):
+        return False
+    return not run.measure["enabled"] or _in_store(run, store, measured=True)
+
+
+def trained(run, store: RunStore | None = None) -> bool:
+    """Training finished and was recorded (weights, summary, store row): only measuring may be left."""
     d = run.run_dir
     if not (d / rundir.SUMMARY).is_file() or not (d / rundir.WEIGHTS).is_file():
         return False
-    measured = run.measure["enabled"]
-    if measured and not (d / rundir.MEASURE).is_file():
-        return False
-    config = _read(d / rundir.CONFIG)
+    return _in_store(run, store, measured=False)
+
+
+def _in_store(run, store: RunStore | None, measured: bool) -> bool:
+    config = _read(run.run_dir / rundir.CONFIG)
     if config is None or "id" not in config:
+        return False
+    if measured and not (run.run_dir / rundir.MEASURE).is_file():
         return False
     own = store is None
     store = store or RunStore()

@@ -63,10 +63,14 @@ def _train_and_measure(run, resume: bool) -> None:
     import inspect
 
     from kcap.model.spec import ModelSpec
+    from kcap.sweep import ledger
     from kcap.sweep.capabilities import model_kwargs
     from kcap.train.config import TrainConfig
     from kcap.train.loop import train
 
+    if ledger.trained(run):  # stopped after training, before or while measuring: only measure
+        _measure(run)
+        return
     probe = None
     if run.options.get("track_bits"):
         from kcap.measure.evaluate import bits_probe
@@ -78,6 +82,10 @@ def _train_and_measure(run, resume: bool) -> None:
         kwargs["resume"] = "auto"
     train(run.dataset_dir, ModelSpec(**model_kwargs(run.model)), TrainConfig.from_dict(run.train), run.run_dir,
           progress=False, probe=probe, **kwargs)
+    _measure(run)
+
+
+def _measure(run) -> None:
     if run.measure["enabled"]:
         from kcap.measure.evaluate import measure_run
 
