@@ -166,3 +166,20 @@ runs:
     assert sorted(r["config"]["data"]["kind"] for r in rows) == ["bioD", "bioS", "random"]
     assert [r.name for r in plan(tree)] == ["gpt2-1x16x2-bioD-N40-E2-s0", "gpt2-1x16x2-random-N40-E2-s0",
                                             "gpt2-1x16x2-junk0.5-domain-N40-E2-s0"]
+
+
+def test_failure_reasons_are_one_line():
+    import torch
+
+    from kcap.errors import KcapError
+    from kcap.sweep.worker import failure_reason
+
+    assert failure_reason(KcapError("training diverged at step 3: loss is nan")) == \
+        "training diverged at step 3: loss is nan"
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+    assert failure_reason(oom) == "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB"
+    try:
+        raise RuntimeError("boom\nsecond line")
+    except RuntimeError as e:
+        reason = failure_reason(e)
+    assert reason.startswith("crashed: RuntimeError at test_sweep_run.py:") and reason.endswith(": boom")

@@ -71,7 +71,7 @@ def plan(
 def run(
     spec: SpecArg,
     jobs: Annotated[int | None, typer.Option(help="Runs at once (local default 1; ray default: GPUs, else CPUs).")] = None,
-    backend: Annotated[str, typer.Option(help="local (processes on this machine) or ray (kcap[ray]).")] = "local",
+    backend: Annotated[str, typer.Option(help="local (processes on this machine) or ray (needs the ray extra).")] = "local",
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed runs again.")] = False,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
 ) -> None:
