@@ -104,6 +104,7 @@ def test_cli_plan_run_status(tmp_path):
     assert p.returncode == 0, p.stderr
     (planned,) = json.loads(p.stdout)
     assert planned["state"] == "pending" and planned["est"]["params"] > 0
+    assert not (tmp_path / "ws").exists()  # planning writes nothing, not even an empty store
     p = kcap("sweep", "run", spec, "--jobs", 1)
     assert p.returncode == 0, p.stderr
     assert "1/1 done, 0 running, 0 failed, 0 to do" in p.stdout

@@ -213,3 +213,9 @@ def test_extras_at_the_plain_models_value_are_the_same_run():
     plain = expand(spec())
     explicit = expand(spec(model={"base": {"head_dim": 8, "mlp_ratio": 4, "experts": 1}}))
     assert [r.key for r in plain] == [r.key for r in explicit]
+
+
+def test_train_fields_kcap_adds_later_are_accepted_and_checked_by_trainconfig():
+    tree = parse_spec_text("data: {people: 60}\ntrain: {beta2: 0.95}")  # not listed in the schema
+    (run,) = expand(tree)
+    assert run.train["beta2"] == 0.95

@@ -19,6 +19,7 @@ from pathlib import Path
 from kcap.atomic import write_json
 from kcap.store import rundir
 from kcap.store.db import RunStore
+from kcap.store.workspace import store_path
 
 FAILED, RUNNING = "failed.json", "running.json"
 STATES = ("done", "running", "failed", "interrupted", "pending")
@@ -81,6 +82,8 @@ def _in_store(run, store: RunStore | None, measured: bool) -> bool:
     if measured and not (run.run_dir / rundir.MEASURE).is_file():
         return False
     own = store is None
+    if own and not store_path().exists():  # no store yet: nothing finished (and none is created)
+        return False
     store = store or RunStore()
     try:
         rows = store.runs(ids=[config["id"]], measured_only=measured)

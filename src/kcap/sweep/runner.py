@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kcap.errors import KcapError
 from kcap.store.db import RunStore
-from kcap.store.workspace import workspace_dir
+from kcap.store.workspace import store_path, workspace_dir
 from kcap.sweep import ledger
 from kcap.sweep.backends import BACKENDS, run_local, run_ray
 from kcap.sweep.datasets import ensure_dataset
@@ -45,6 +45,9 @@ def plan_spec(spec: Path | dict) -> tuple[dict, list[PlannedRun]]:
 
 
 def sweep_status(runs: list[PlannedRun]) -> list[tuple[PlannedRun, str, str | None]]:
+    """(run, state, detail) of every run; reads the store if there is one, creates nothing."""
+    if not store_path().exists():
+        return [(r, *ledger.run_state(r)) for r in runs]
     with RunStore() as store:
         return [(r, *ledger.run_state(r, store)) for r in runs]
 

@@ -31,7 +31,8 @@ class SpecError(KcapError):
 
     def __init__(self, path: str, problem: str):
         self.path, self.problem = path, problem
-        super().__init__(f"{path}: {problem}" if path else problem)
+        msg = f"{path}: {problem}" if path else problem
+        super().__init__(" ".join(msg.splitlines()))  # one line, whatever the input held
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,23 @@ SCHEMA: dict[str, Any] = {
     },
     "seeds": _int(0),
 }
+
+
+def _train_fields_from_code() -> None:
+    """TrainConfig fields the schema does not list (added to kcap later) are accepted too, typed by
+    their default; their ranges are checked by TrainConfig itself when runs are planned."""
+    from dataclasses import MISSING, fields
+
+    from kcap.train.config import TrainConfig
+
+    for f in fields(TrainConfig):
+        if f.name in SCHEMA["train"] or f.name == "seed" or f.default is MISSING or f.default is None:
+            continue
+        if type(f.default) in (bool, int, float, str):
+            SCHEMA["train"][f.name] = Leaf(type(f.default), axis=not isinstance(f.default, str))
+
+
+_train_fields_from_code()
 # Sections a `runs:` entry may override (the list form).
 RUN_ENTRY = {k: SCHEMA[k] for k in ("name", "data", "model", "train", "measure", "seeds")}
 
@@ -130,10 +148,14 @@ def _suggest(key: str, valid) -> str:
     return f"unknown key {str(key)!r}; {hint}"
 
 
+def _show(key) -> str:
+    """A key as a message shows it: plain words as they are, anything else quoted, escapes and all,
+    so that the message stays one line."""
+    return key if isinstance(key, str) and re.fullmatch(r"[\w-]+", key) else repr(key)
+
+
 def _join(path: str, key) -> str:
-    # a key that is not a plain word is quoted, escapes and all, so the message stays one line
-    k = key if isinstance(key, str) and re.fullmatch(r"[\w-]+", key) else repr(key)
-    return f"{path}.{k}" if path else k
+    return f"{path}.{_show(key)}" if path else _show(key)
 
 
 def _check_scalar(value, leaf: Leaf, path: str):
@@ -202,7 +224,7 @@ def check(value, schema, path: str = ""):
             raise SpecError(path, "an empty list gives no runs")
         return [_check_scalar(v, leaf, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        raise SpecError(path, f"must be a value, not a mapping (got keys {', '.join(map(str, value))})")
+        raise SpecError(path, f"must be a value, not a mapping (got keys {', '.join(map(_show, value))})")
     return _check_scalar(value, leaf, path)
 
 
