@@ -122,7 +122,8 @@ def model_kwargs(size: dict) -> dict:
     kw = {"layers": size["layers"], "heads": size["heads"], "d_model": size["d_model"], "arch": size["arch"]}
     for k in NEUTRAL_KEYS:
         if k in size and (k in have or not is_neutral(size, k)):
-            kw[k] = size[k]
+            v = size[k]
+            kw[k] = int(v) if isinstance(v, float) and v.is_integer() else v  # mlp_ratio 4.0 -> 4
     return kw
 
 

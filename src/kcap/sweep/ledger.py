@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
 from kcap.atomic import write_json
+from kcap.errors import KcapError
 from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.store.workspace import store_path
@@ -103,10 +105,21 @@ def clear_running(run) -> None:
 
 
 def record_failed(run, reason: str) -> None:
-    """Record a failed run with its reason (one line); the sweep goes on."""
+    """Record a failed run with its reason (one line); the sweep goes on.
+
+    The run directory's ``failed.json`` is what the sweep reads. Where the store can record
+    failures too (``RunStore.record_failed``, issue 5 part 4) and training got far enough to give
+    the run its store id, the store learns it as well."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run.run_dir / FAILED, {"reason": reason, "time": time.time(), "name": run.name})
     clear_running(run)
+    config = _read(run.run_dir / rundir.CONFIG)
+    if config and "id" in config and hasattr(RunStore, "record_failed"):
+        try:
+            with RunStore() as store:
+                store.record_failed(config["id"], reason)
+        except (KcapError, sqlite3.Error, TypeError):
+            pass  # failed.json holds the failure; the store's copy is a convenience for listings
 
 
 def clear_failure(run) -> None:
