@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -243,6 +244,23 @@ def _stream_stats(d: dict) -> tuple[int, float, int, float]:
     return vocab + domain, mean_len + domain, longest + domain, 1 - fraction
 
 
+@contextmanager
+def _no_init():
+    """Skip weight initialization while a model is built for its shapes: on the meta device every
+    init op still goes through torch's dispatch, which made planning a large sweep take seconds."""
+    from torch.nn import init
+
+    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))]
+    saved = {n: getattr(init, n) for n in names}
+    try:
+        for n in names:
+            setattr(init, n, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(init, n, f)
+
+
 def estimate(run: PlannedRun) -> dict:
     """Estimated stream tokens, optimizer steps, parameters and training FLOPs of a run; checks
     that the window holds a whole document (measurement needs it). Parameters and FLOPs are None
@@ -269,7 +287,7 @@ def estimate(run: PlannedRun) -> dict:
         from kcap.model.params import param_breakdown
 
         cfg = spec.config(vocab, t["seq"])
-        with torch.device("meta"):  # shapes only: no memory, no init
+        with torch.device("meta"), _no_init():  # shapes only: no memory, no init
             model = GPT(cfg)
         params = param_breakdown(model, used_tokens=vocab - 1)["total"]
         flops = train_flops_per_token(cfg, t["seq"]) * tokens
