@@ -9,6 +9,7 @@ import time
 import pytest
 
 from kcap.store.db import RunStore
+from kcap.store.workspace import store_path
 from kcap.sweep import ledger, run_sweep, sweep_status
 from kcap.sweep.backends import _outcome
 from kcap.sweep.plan import plan
@@ -35,9 +36,16 @@ def mtimes(runs):
 
 def test_failure_is_recorded_the_sweep_goes_on_and_a_rerun_trains_nothing():
     tree = parse_spec_text(TWO_RUNS)
-    lines = []
-    counts = run_sweep(tree, jobs=2, echo=lines.append)
-    assert counts["done"] == 1 and counts["failed"] == 1, lines
+    lines, store_before_runs = [], []
+
+    def echo(line):
+        lines.append(line)
+        if " start " in line:  # runs finishing at once must not race to create the store
+            store_before_runs.append(store_path().exists())
+
+    counts = run_sweep(tree, jobs=2, echo=echo)
+    assert counts["done"] == 1 and counts["failed"] == 1, "\n".join(lines)
+    assert store_before_runs == [True, True]
     runs = plan(tree)
     states = {r.train["lr"]: (st, detail) for r, st, detail in sweep_status(runs)}
     assert states[3e-3] == ("done", None)
@@ -120,7 +128,7 @@ def test_ray_backend_completes_a_two_run_sweep():
     tree = parse_spec_text(TWO_RUNS.replace("lr: [3.0e-3, 1.0e+30]", "lr: [3.0e-3, 4.0e-3]"))
     lines = []
     counts = run_sweep(tree, jobs=2, backend="ray", echo=lines.append)
-    assert counts["done"] == 2, lines
+    assert counts["done"] == 2, "\n".join(lines)
     assert all(st == "done" for _, st, _ in sweep_status(plan(tree)))
     with RunStore() as store:
         assert len(store.runs(measured_only=True)) == 2
@@ -161,7 +169,7 @@ runs:
   - data: {junk: {fraction: 0.5, domain_token: true}}
 """)
     lines = []
-    assert run_sweep(tree, jobs=2, echo=lines.append)["done"] == 3, lines
+    assert run_sweep(tree, jobs=2, echo=lines.append)["done"] == 3, "\n".join(lines)
     with RunStore() as store:
         rows = store.runs(measured_only=True)
     assert sorted(r["config"]["data"]["kind"] for r in rows) == ["bioD", "bioS", "random"]

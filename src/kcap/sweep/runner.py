@@ -83,6 +83,9 @@ def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", r
          f"{c['running']} running elsewhere, {len(todo)} to run")
     if not todo:
         return c
+    # the store exists (created, migrated) before runs start: K runs finishing at once must not
+    # race to create it (SQLite refuses a concurrent switch to WAL with "database is locked")
+    RunStore().close()
     for key in dict.fromkeys(r.dataset_key for r in todo):
         r = next(r for r in todo if r.dataset_key == key)
         if ensure_dataset(r):
