@@ -16,6 +16,7 @@ import typer
 
 from kcap.cli_data import data_app
 from kcap.cli_laws import fit_app, optimal
+from kcap.cli_sweep import sweep_app
 from kcap.errors import KcapError
 
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
@@ -26,6 +27,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
 app.add_typer(fit_app, name="fit")
 app.add_typer(bench_app, name="bench")
+app.add_typer(sweep_app, name="sweep")
 app.command("optimal")(optimal)
 
 

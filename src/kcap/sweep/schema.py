@@ -1,0 +1,268 @@
+"""The experiment-spec schema: which keys a sweep spec may hold, their types and ranges.
+
+A spec is YAML with four sections (``data``, ``model``, ``train``, ``measure``) plus ``seeds`` and
+an optional ``runs`` list. Any scalar leaf marked as an *axis* may be written as a list: the sweep
+then takes the Cartesian product over all such lists (grid form). ``runs`` is the list form: each
+entry overrides parts of the sections and is expanded on its own.
+
+Validation walks the raw YAML tree once and fails on the first problem with one line naming the
+field path (``train.exposures: must be >= 1, got 0``); an unknown key gets the closest valid key
+suggested. The schema holds everything the paper's experiments need, including options that this
+kcap may not implement yet; ``capabilities.py`` says which ones can actually run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kcap.errors import KcapError
+from kcap.knowledge.info import NAME_SPACE
+
+
+class SpecError(KcapError):
+    """A spec problem at a field path; the message reads ``path: problem``."""
+
+    def __init__(self, path: str, problem: str):
+        self.path, self.problem = path, problem
+        msg = f"{path}: {problem}" if path else problem
+        super().__init__(" ".join(msg.splitlines()))  # one line, whatever the input held
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One scalar field: its type, range or choices, and whether a list of values is a grid axis."""
+
+    type: type  # int, float, str or bool
+    lo: float | None = None  # inclusive bounds
+    hi: float | None = None
+    lo_open: bool = False  # lo is exclusive (> lo)
+    hi_open: bool = False
+    choices: tuple | None = None
+    axis: bool = True
+    nullable: bool = False  # null means "the default" (e.g. the paper's lr for N)
+
+
+def _int(lo=None, hi=None, **kw) -> Leaf:
+    return Leaf(int, lo, hi, **kw)
+
+
+def _float(lo=None, hi=None, **kw) -> Leaf:
+    return Leaf(float, lo, hi, **kw)
+
+
+ARCHS = ("gpt2", "llama", "mistral")
+KINDS = ("bioS", "bioD", "random")
+QUANTIZE = ("none", "int8", "int4")
+
+SIZE = {  # one model size; the ladder derives sizes from a base (see ladder.py)
+    "name": Leaf(str, axis=False),
+    "layers": _int(1),
+    "heads": _int(1),
+    "d_model": _int(1),
+    "head_dim": _int(2),
+    "kv_heads": _int(1),
+    "mlp_ratio": _float(0),  # 0: no MLP (the paper's ablation); 0.25: "1/4 MLP"
+    "experts": _int(1),
+    "top_k": _int(1),
+}
+
+SCHEMA: dict[str, Any] = {
+    "name": Leaf(str, axis=False),
+    "description": Leaf(str, axis=False),
+    "data": {
+        "kind": Leaf(str, choices=KINDS),
+        "people": _int(1, NAME_SPACE),
+        "variant": Leaf(str, choices=("multi", "simple")),  # random strings have none
+        "seed": _int(0),
+        "junk": {  # SCIENCE.md §1: a fraction of training tokens from an unrelated population
+            "fraction": _float(0, 1, hi_open=True),
+            "people": _int(1, NAME_SPACE),
+            "domain_token": Leaf(bool),
+        },
+        "biod": {  # bioD(N, K, C, D, L, T): K attributes, values of C chunks from D strings of L symbols of T
+            "attributes": _int(1), "chunks": _int(1), "diversity": _int(1), "chunk_len": _int(1),
+            "alphabet": _int(2),
+        },
+        "random": {"length": _int(1), "alphabet": _int(2)},  # random strings: N sequences of S symbols of V
+    },
+    "model": {
+        "arch": Leaf(str, choices=ARCHS),
+        "base": SIZE,
+        "ladder": [SIZE],  # a list of partial sizes, each derived from base
+    },
+    "train": {
+        "exposures": _int(1),
+        "lr": _float(0, lo_open=True, nullable=True),
+        "wd": _float(0, nullable=True),
+        "batch": _int(1, nullable=True),
+        "grad_accum": _int(1),
+        "seq": _int(2),
+        "warmup": _int(0, nullable=True),
+        "min_lr_ratio": _float(0, 1),
+        "grad_clip": _float(0),
+        "precision": Leaf(str, choices=("auto", "fp32", "bf16", "fp16")),
+        "device": Leaf(str, axis=False),
+        "compile": Leaf(str, choices=("auto", "on", "off"), axis=False),
+        "eval_every": _int(0, nullable=True),
+        "log_every": _int(1),
+        "heldout": _int(1),
+        "track_bits": Leaf(bool),
+    },
+    "measure": {
+        "enabled": Leaf(bool, axis=False),
+        "quantize": Leaf(str, choices=QUANTIZE),  # a list: measure each variant of the same weights
+    },
+    "seeds": _int(0),
+}
+
+
+def _train_fields_from_code() -> None:
+    """TrainConfig fields the schema does not list (added to kcap later) are accepted too, typed by
+    their default; their ranges are checked by TrainConfig itself when runs are planned."""
+    from dataclasses import MISSING, fields
+
+    from kcap.train.config import TrainConfig
+
+    for f in fields(TrainConfig):
+        if f.name in SCHEMA["train"] or f.name == "seed" or f.default is MISSING or f.default is None:
+            continue
+        if type(f.default) in (bool, int, float, str):
+            SCHEMA["train"][f.name] = Leaf(type(f.default), axis=not isinstance(f.default, str))
+
+
+_train_fields_from_code()
+# Sections a `runs:` entry may override (the list form).
+RUN_ENTRY = {k: SCHEMA[k] for k in ("name", "data", "model", "train", "measure", "seeds")}
+
+
+def _suggest(key: str, valid) -> str:
+    close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+    return f"unknown key {str(key)!r}; {hint}"
+
+
+def _show(key) -> str:
+    """A key as a message shows it: plain words as they are, anything else quoted, escapes and all,
+    so that the message stays one line."""
+    return key if isinstance(key, str) and re.fullmatch(r"[\w-]+", key) else repr(key)
+
+
+def _join(path: str, key) -> str:
+    return f"{path}.{_show(key)}" if path else _show(key)
+
+
+def _check_scalar(value, leaf: Leaf, path: str):
+    """Type and range of one value; returns it normalized (ints widened to float where asked)."""
+    if value is None:
+        if leaf.nullable:
+            return None
+        raise SpecError(path, "must not be empty (null)")
+    if leaf.type is bool:
+        if not isinstance(value, bool):
+            raise SpecError(path, f"must be true or false, got {value!r}")
+        return value
+    if leaf.type is str:
+        if not isinstance(value, str):
+            raise SpecError(path, f"must be a string, got {value!r}")
+        if leaf.choices and value not in leaf.choices:
+            close = difflib.get_close_matches(value, leaf.choices, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(path, f"unknown value {value!r} (choose from {', '.join(leaf.choices)}){hint}")
+        return value
+    if isinstance(value, bool):  # YAML true/false are not numbers here
+        raise SpecError(path, f"must be a number, got {value!r}")
+    if leaf.type is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 1e3 written as 1000.0
+        if not isinstance(value, int):
+            raise SpecError(path, f"must be an integer, got {value!r}")
+    else:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise SpecError(path, f"must be a number, got {value!r}") from None
+        if not isinstance(value, (int, float)):
+            raise SpecError(path, f"must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise SpecError(path, f"must be finite, got {value!r}")
+    if leaf.lo is not None and (value <= leaf.lo if leaf.lo_open else value < leaf.lo):
+        raise SpecError(path, f"must be {'>' if leaf.lo_open else '>='} {leaf.lo:g}, got {value!r}")
+    if leaf.hi is not None and (value >= leaf.hi if leaf.hi_open else value > leaf.hi):
+        raise SpecError(path, f"must be {'<' if leaf.hi_open else '<='} {leaf.hi:g}, got {value!r}")
+    return value
+
+
+def check(value, schema, path: str = ""):
+    """Validate ``value`` against ``schema``; return a normalized copy (numbers typed)."""
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            raise SpecError(path, f"must be a mapping of keys to values, got {type(value).__name__}")
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or k not in schema:
+                raise SpecError(_join(path, k), _suggest(k, list(schema)))
+            out[k] = check(v, schema[k], _join(path, k))
+        return out
+    if isinstance(schema, list):  # a list of mappings (the ladder)
+        if not isinstance(value, list) or not value:
+            raise SpecError(path, "must be a non-empty list")
+        return [check(v, schema[0], f"{path}[{i}]") for i, v in enumerate(value)]
+    leaf: Leaf = schema
+    if isinstance(value, list):
+        if not leaf.axis:
+            raise SpecError(path, "takes one value, not a list")
+        if not value:
+            raise SpecError(path, "an empty list gives no runs")
+        return [_check_scalar(v, leaf, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        raise SpecError(path, f"must be a value, not a mapping (got keys {', '.join(map(_show, value))})")
+    return _check_scalar(value, leaf, path)
+
+
+def parse_spec_text(text: str, source: str = "spec") -> dict:
+    """Parse and validate a spec's YAML text; returns the validated tree (defaults not filled)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError("", f"{source}: malformed YAML{where}: {problem}") from None
+    except ValueError as e:  # e.g. a YAML int too large for a C long in a timestamp
+        raise SpecError("", f"{source}: malformed YAML: {e}") from None
+    if raw is None:
+        raise SpecError("", f"{source}: the spec is empty")
+    if not isinstance(raw, dict):
+        raise SpecError("", f"{source}: a spec must be a mapping (data:, model:, train:, ...), "
+                            f"got {type(raw).__name__}")
+    runs = raw.pop("runs", None) if "runs" in raw else None
+    tree = check(raw, SCHEMA)
+    if runs is not None:
+        if not isinstance(runs, list) or not runs:
+            raise SpecError("runs", "must be a non-empty list of overrides")
+        tree["runs"] = [check(r, RUN_ENTRY, f"runs[{i}]") for i, r in enumerate(runs)]
+    if "people" not in tree.get("data", {}) and not any("people" in r.get("data", {}) for r in tree.get("runs", [])):
+        raise SpecError("data.people", "is required (the population size N)")
+    return tree
+
+
+def load_spec_file(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise KcapError(f"spec {path} does not exist")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise KcapError(f"spec {path} is unreadable: {e}") from None
+    tree = parse_spec_text(text, source=str(path))
+    tree.setdefault("name", path.stem)
+    return tree
