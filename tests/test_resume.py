@@ -94,7 +94,7 @@ def test_crash_then_resume_is_bit_identical_and_recorded(small_bios, tmp_path):
     assert [s for s, _ in checkpoint.list_checkpoints(run)] == [8, 4]  # the newest two kept
     with RunStore() as store:
         st = store.run_status(ref["id"])
-    assert st.status == "failed" and st.reason.startswith("crash: Crash: injected crash at step 9")
+    assert st.status == "failed" and st.reason.startswith("crash: Crash at ") and st.reason.endswith("injected crash at step 9")
     assert not st.finished and not st.resumable
 
     s = train(small_bios, SPEC, cfg, run, progress=False, checkpoint_every=4, resume="auto")

@@ -53,7 +53,7 @@ def test_failure_is_recorded_the_sweep_goes_on_and_a_rerun_trains_nothing():
     with RunStore() as store:
         (row,) = store.runs(measured_only=True)
     assert row["bits"] is not None and row["run_dir"] == str(next(r for r in runs if r.train["lr"] == 3e-3).run_dir)
-    assert any("FAILED (training diverged" in ln for ln in lines)
+    assert any("FAILED (nan: training diverged" in ln for ln in lines)
 
     before = mtimes(runs)
     lines = []
@@ -85,17 +85,17 @@ def test_a_crashed_or_interrupted_run_is_found_out():
     ledger.mark_running(run)
     assert ledger.run_state(run)[0] == "running"  # held by a live process (this one)
     result = _outcome(run, -9, time.perf_counter())  # what the local backend sees after a SIGKILL
-    assert result["state"] == "failed" and result["reason"] == "crashed: killed by SIGKILL (out of memory?)"
+    assert result["state"] == "failed" and result["reason"] == "crash: killed by SIGKILL (out of memory?)"
     assert ledger.run_state(run) == ("failed", result["reason"])
 
 
 def test_cli_refuses_a_bad_spec_before_any_run_starts(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text(TWO_RUNS.replace("lr: [3.0e-3, 1.0e+30]", "lr: 3.0e-3") +
-                    "runs: [{}, {model: {arch: mistral}}]\n")
+                    "runs: [{}, {model: {arch: mistral, base: {kv_heads: 3}}}]\n")
     p = kcap("sweep", "run", spec)
     assert p.returncode == 2 and p.stderr.strip() == (
-        "kcap: error: runs[1].model.arch: arch 'mistral' is not available in this kcap yet (available: gpt2)")
+        "kcap: error: runs[1].model.base: heads 2 must be a multiple of kv_heads 3")
     assert not (tmp_path / "ws").exists()  # no dataset generated, no run started
     spec.write_text("data: {people: 40}\ntrain: {exposures: 2, warmpu: 10}\n")
     p = kcap("sweep", "plan", spec)
@@ -177,18 +177,43 @@ runs:
                                             "gpt2-1x16x2-junk0.5-domain-N40-E2-s0"]
 
 
+def test_archs_and_quantized_measurement_run_through_a_sweep():
+    tree = parse_spec_text("""
+name: archs
+data: {people: 40}
+model: {base: {layers: 1, heads: 2, d_model: 16}}
+train: {exposures: 2, batch: 4, seq: 128, lr: 3.0e-3, device: cpu, eval_every: 0}
+measure: {quantize: [none, int8]}
+runs:
+  - model: {arch: llama}
+  - model: {arch: mistral, base: {layers: 1, heads: 2, d_model: 16, kv_heads: 1}}
+  - model: {arch: gpt2, base: {layers: 1, heads: 2, d_model: 16, experts: 2, mlp_ratio: 1}}
+""")
+    lines = []
+    assert run_sweep(tree, jobs=2, echo=lines.append)["done"] == 3, "\n".join(lines)
+    with RunStore() as store:
+        rows = store.runs(measured_only=True)
+    assert sorted(r["arch"] for r in rows) == ["gpt2", "llama", "mistral"]
+    for r in rows:
+        assert set(r["quantized"]) == {"int8"} and r["quantized"]["int8"]["bits"] is not None
+        m = r["config"]["model"]
+        assert r["config"]["params"]["active"] < r["params"] if m.get("n_expert") else True
+    assert run_sweep(tree, echo=lines.append)["done"] == 3  # done: nothing trains or measures again
+
+
 def test_failure_reasons_are_one_line():
     import torch
 
     from kcap.errors import KcapError
-    from kcap.sweep.worker import failure_reason
+    from kcap.train.failure import TrainingDiverged, failure_reason
 
-    assert failure_reason(KcapError("training diverged at step 3: loss is nan")) == \
-        "training diverged at step 3: loss is nan"
+    assert failure_reason(TrainingDiverged("training diverged at step 3: loss is nan")) == \
+        "nan: training diverged at step 3: loss is nan"
+    assert failure_reason(KcapError("dataset d is corrupted")) == "error: dataset d is corrupted"
     oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
-    assert failure_reason(oom) == "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert failure_reason(oom) == "oom: CUDA out of memory. Tried to allocate 2.00 GiB"
     try:
         raise RuntimeError("boom\nsecond line")
     except RuntimeError as e:
         reason = failure_reason(e)
-    assert reason.startswith("crashed: RuntimeError at test_sweep_run.py:") and reason.endswith(": boom")
+    assert reason.startswith("crash: RuntimeError at test_sweep_run.py:") and reason.endswith(": boom second line")

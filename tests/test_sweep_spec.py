@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kcap.errors import KcapError
 from kcap.sweep.ladder import derive_sizes
-from kcap.sweep.plan import check_runnable, expand, plan
+from kcap.sweep.plan import expand, plan
 from kcap.sweep.schema import SCHEMA, SpecError, parse_spec_text
 from kcap.train.config import paper_defaults
 
@@ -154,15 +154,42 @@ def test_seq_shorter_than_a_biography_is_refused_at_plan_time():
         plan(spec(train={"seq": 16}))
 
 
-def test_features_this_kcap_lacks_plan_but_refuse_to_run():
-    runs = plan(spec(model={"arch": "llama", "base": {"head_dim": 8}}))
-    assert runs[0].est["params"] is None  # no llama model to count yet
-    with pytest.raises(SpecError, match="model.arch: arch 'llama' is not available"):
-        check_runnable(runs)
-    with pytest.raises(SpecError, match="measure.quantize: 'int4' quantization is not available"):
-        check_runnable(plan(spec(measure={"quantize": ["none", "int4"]})))
-    # the plain model's values need no new code
-    check_runnable(plan(spec(model={"base": {"head_dim": 8, "mlp_ratio": 4, "experts": 1}})))
+@pytest.mark.parametrize("model", [
+    {"arch": "llama", "base": {"head_dim": 8}},
+    {"arch": "mistral", "base": {"head_dim": 8}},
+    {"arch": "gpt2", "base": {"head_dim": 8, "mlp_ratio": 0}},
+    {"arch": "gpt2", "base": {"head_dim": 8, "experts": 4, "top_k": 1}},
+    {"arch": "llama", "base": {"head_dim": 8, "tied": False}},
+])
+def test_every_arch_plans_with_the_parameter_count_training_builds(model, tmp_path):
+    """The plan builds each model on the meta device: its counts are those of the model training
+    builds (MoE: total and active per token)."""
+    from kcap.model.spec import ModelSpec
+    from kcap.sweep.bindings import model_kwargs
+    from kcap.sweep.datasets import ensure_dataset
+    from kcap.train.config import TrainConfig
+    from kcap.train.loop import train
+
+    (run,) = plan(spec(model={**model, "ladder": [{"layers": 1, "heads": 4}]}))
+    ensure_dataset(run)
+    cfg = train(run.dataset_dir, ModelSpec(**model_kwargs(run.model)), TrainConfig.from_dict(run.train),
+                tmp_path / "r", dry_run=True)
+    assert cfg["model"]["arch"] == model["arch"]
+    assert run.est["params"] == pytest.approx(cfg["params"]["total"], rel=0.02)
+    assert run.est["active_params"] == pytest.approx(cfg["params"]["active"], rel=0.02)
+    assert (run.est["active_params"] < run.est["params"]) == bool(model["base"].get("experts"))
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"base": {"head_dim": 8, "kv_heads": 3}}, "model.ladder[0]: heads 2 must be a multiple of kv_heads 3"),
+    ({"base": {"head_dim": 8, "experts": 1}}, "model: experts must be 0 (dense) or at least 2, got 1"),
+    ({"base": {"head_dim": 8, "experts": 4, "mlp_ratio": 0}}, "model: experts needs an MLP: mlp_ratio must be at least 1"),
+    ({"base": {"head_dim": 8, "experts": 2, "top_k": 3}}, "model.ladder[0]: top_k 3 exceeds experts 2"),
+])
+def test_impossible_models_are_refused_at_plan_time_naming_the_field(model, message):
+    with pytest.raises(SpecError) as e:
+        plan(spec(model=model))
+    assert str(e.value) == message
 
 
 # -- property tests: whatever the input, parsing either succeeds or fails with one SpecError line ----
@@ -211,8 +238,14 @@ def test_out_of_range_train_values_name_their_field(field, value):
 
 def test_extras_at_the_plain_models_value_are_the_same_run():
     plain = expand(spec())
-    explicit = expand(spec(model={"base": {"head_dim": 8, "mlp_ratio": 4, "experts": 1}}))
+    explicit = expand(spec(model={"base": {"head_dim": 8, "mlp_ratio": 4, "experts": 0, "top_k": 1, "tied": True}}))
     assert [r.key for r in plain] == [r.key for r in explicit]
+    # mistral's kv_heads is never the plain value: its default is grouped
+    one = [{"layers": 1, "heads": 4}]
+    assert expand(spec(model={"base": {"head_dim": 8}, "ladder": one}))[0].key == \
+        expand(spec(model={"base": {"head_dim": 8, "kv_heads": 4}, "ladder": one}))[0].key
+    assert expand(spec(model={"arch": "mistral", "base": {"head_dim": 8}, "ladder": one}))[0].key != \
+        expand(spec(model={"arch": "mistral", "base": {"head_dim": 8, "kv_heads": 4}, "ladder": one}))[0].key
 
 
 def test_train_fields_kcap_adds_later_are_accepted_and_checked_by_trainconfig():

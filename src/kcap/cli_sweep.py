@@ -36,7 +36,10 @@ def _table(title: str, rows: list, with_state: bool) -> None:
         t.add_column(col, justify="left" if col in ("id", "run", "dataset", "state") else "right")
     for i, (r, state, detail) in enumerate(rows):
         e = r.est
-        cells = [str(i + 1), r.key, r.name, r.dataset_key, _si(e.get("params")), _si(e.get("tokens")),
+        params = _si(e.get("params"))
+        if e.get("active_params") is not None and e["active_params"] != e.get("params"):
+            params += f" ({_si(e['active_params'])} active)"  # mixture of experts: per token
+        cells = [str(i + 1), r.key, r.name, r.dataset_key, params, _si(e.get("tokens")),
                  _si(e.get("steps")), _si(e.get("flops"))]
         if with_state:
             cells.append(state + (f": {detail}" if detail else ""))

@@ -29,15 +29,15 @@ def _crash_reason(exitcode: int | None) -> str:
         sig = -exitcode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         hint = " (out of memory?)" if sig == signal.SIGKILL else ""
-        return f"crashed: killed by {name}{hint}"
-    return f"crashed: process exited with code {exitcode}"
+        return f"crash: killed by {name}{hint}"
+    return f"crash: process exited with code {exitcode}"
 
 
 def _outcome(run, exitcode: int | None, t0: float) -> dict:
     """The result of a finished run process, from what it left in the ledger."""
     state, detail = ledger.run_state(run)
     if state not in ("done", "failed"):
-        detail = _crash_reason(exitcode) if exitcode else "crashed: ended without a result"
+        detail = _crash_reason(exitcode) if exitcode else "crash: ended without a result"
         ledger.record_failed(run, detail)
         state = "failed"
     return {"key": run.key, "state": state, "reason": detail, "wall_s": time.perf_counter() - t0}
@@ -116,7 +116,7 @@ def run_ray(runs: list, jobs: int | None, workspace: str, on_start: OnStart, on_
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayError as e:  # the worker died or the task could not run
-                    reason = f"crashed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    reason = f"crash: {type(e).__name__}: {' '.join(str(e).split())[:500]}"
                     ledger.record_failed(run, reason)
                     result = {"key": run.key, "state": "failed", "reason": reason,
                               "wall_s": time.perf_counter() - t0}

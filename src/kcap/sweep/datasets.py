@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from kcap.sweep import capabilities
+from kcap.sweep import bindings
 
 
 def ensure_dataset(run) -> bool:
@@ -23,7 +23,7 @@ def ensure_dataset(run) -> bool:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    capabilities.dataset_writer(run.data["kind"])(tmp, run.data)
+    bindings.dataset_writer(run.data["kind"])(tmp, run.data)
     if final.exists() and not (final / "dataset.json").is_file():
         shutil.rmtree(final, ignore_errors=True)  # debris of something else, never a finished dataset
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from kcap.sweep.schema import SpecError
 
 BASE_DEFAULT = {"layers": 2, "heads": 2, "d_model": 64}  # ModelSpec's defaults
-EXTRAS = ("kv_heads", "mlp_ratio", "experts", "top_k")
 
 
 def size_name(arch: str, size: dict) -> str:
@@ -20,14 +19,16 @@ def size_name(arch: str, size: dict) -> str:
         name += f"-kv{size['kv_heads']}"
     if "mlp_ratio" in size:
         name += f"-mlp{size['mlp_ratio']:g}"
-    if size.get("experts", 1) > 1:
+    if size.get("experts", 0):
         name += f"-moe{size['experts']}k{size.get('top_k', 1)}"
+    if size.get("tied") is False:
+        name += "-untied"
     return name
 
 
 def derive_sizes(arch: str, base: dict | None, ladder: list[dict] | None, path: str = "model") -> list[dict]:
     """Resolve each ladder entry against the base: a list of sizes with layers, heads, d_model,
-    any extras (kv_heads, mlp_ratio, experts, top_k) and a name."""
+    any extras (kv_heads, mlp_ratio, experts, top_k, capacity_factor, tied) and a name."""
     base = dict(BASE_DEFAULT if base is None else base)
     if "d_model" not in base and "head_dim" not in base:
         base["d_model"] = BASE_DEFAULT["d_model"]
@@ -46,8 +47,8 @@ def derive_sizes(arch: str, base: dict | None, ladder: list[dict] | None, path: 
             raise SpecError(where, f"d_model {size['d_model']} must split into {size['heads']} heads of even size")
         if "kv_heads" in size and size["heads"] % size["kv_heads"]:
             raise SpecError(where, f"heads {size['heads']} must be a multiple of kv_heads {size['kv_heads']}")
-        if size.get("top_k", 1) > size.get("experts", 1):
-            raise SpecError(where, f"top_k {size.get('top_k', 1)} exceeds experts {size.get('experts', 1)}")
+        if size.get("experts", 0) and size.get("top_k", 1) > size["experts"]:
+            raise SpecError(where, f"top_k {size.get('top_k', 1)} exceeds experts {size['experts']}")
         size["name"] = entry.get("name") or size_name(arch, size)
         sizes.append(size)
     return sizes

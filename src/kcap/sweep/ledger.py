@@ -3,9 +3,12 @@
 States: ``done`` (trained and measured, in the store), ``failed`` (with a reason), ``running``
 (a live process holds it), ``interrupted`` (started, never finished, nobody holds it), ``pending``.
 
-The store records finished runs; failures and the running marker live in the run directory
-(``failed.json``, ``running.json``), written atomically. When the store learns run status
-(running/finished/failed, ``record_failed``), this module is the one place to switch to it.
+A sweep run covers more than training (generating its dataset, measuring, quantized measuring),
+so its running marker and failure live in the run directory (``failed.json``, ``running.json``,
+written atomically), and a run is done when the store holds it measured. Failures are also
+recorded in the store (``RunStore.record_failed``) once training has given the run its store id,
+so ``kcap runs`` lists them with their reasons. Training itself checkpoints: an interrupted run
+resumes from its newest checkpoint.
 """
 
 from __future__ import annotations
@@ -107,18 +110,17 @@ def clear_running(run) -> None:
 def record_failed(run, reason: str) -> None:
     """Record a failed run with its reason (one line); the sweep goes on.
 
-    The run directory's ``failed.json`` is what the sweep reads. Where the store can record
-    failures too (``RunStore.record_failed``, issue 5 part 4) and training got far enough to give
-    the run its store id, the store learns it as well."""
+    The run directory's ``failed.json`` is what the sweep reads; where training got far enough to
+    give the run its store id, the store learns it as well."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run.run_dir / FAILED, {"reason": reason, "time": time.time(), "name": run.name})
     clear_running(run)
     config = _read(run.run_dir / rundir.CONFIG)
-    if config and "id" in config and hasattr(RunStore, "record_failed"):
+    if config and "id" in config and store_path().exists():
         try:
             with RunStore() as store:
                 store.record_failed(config["id"], reason)
-        except (KcapError, sqlite3.Error, TypeError):
+        except (KcapError, sqlite3.Error):
             pass  # failed.json holds the failure; the store's copy is a convenience for listings
 
 

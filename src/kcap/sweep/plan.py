@@ -23,15 +23,15 @@ import numpy as np
 
 from kcap.errors import KcapError
 from kcap.store.workspace import workspace_dir
-from kcap.sweep import capabilities
+from kcap.sweep import bindings
 from kcap.sweep.ladder import derive_sizes
 from kcap.sweep.schema import SpecError
 from kcap.train.config import TrainConfig
 
 DATA_DEFAULTS = {"kind": "bioS", "variant": "multi", "seed": 0}
 SAMPLE_PEOPLE = 20_000
-# spec train keys that are not TrainConfig fields (or not yet): they travel as run options
-RUN_OPTIONS = ("track_bits", "precision")
+# spec train keys that are not TrainConfig fields: they travel as run options
+RUN_OPTIONS = ("track_bits",)
 
 
 @dataclass
@@ -42,7 +42,7 @@ class PlannedRun:
     dataset_key: str  # hash of ``data``: one dataset per key, shared by every run using it
     model: dict  # arch, layers, heads, d_model, extras, name
     train: dict  # TrainConfig fields, resolved (paper defaults filled for N)
-    options: dict  # track_bits, and spec options the code does not take yet (precision)
+    options: dict  # track_bits
     measure: dict  # enabled, quantize (list)
     origin: str  # where in the spec it came from ("" or "runs[i]")
     est: dict = field(default_factory=dict)  # tokens, steps, params, flops (estimates)
@@ -112,7 +112,7 @@ def _dataset_params(data: dict, where: str) -> dict:
         d["variant"] = "plain"
     else:
         d["pool_version"] = POOL_VERSION  # names (and bioS attributes) come from the pools
-    capabilities.check_data(d, where)
+    bindings.check_data(d, where)
     return d
 
 
@@ -166,8 +166,6 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
     data = _dataset_params(point["data"], where)
     spec_train = dict(point["train"])
     options = {k: spec_train.pop(k) for k in RUN_OPTIONS if k in spec_train}
-    if "precision" in options and "precision" in capabilities.train_fields():
-        spec_train["precision"] = options.pop("precision")
     options.setdefault("track_bits", False)
     try:
         cfg = TrainConfig(**spec_train, seed=seed).resolved(data["people"])
@@ -175,10 +173,11 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
         raise SpecError(f"{where}train", str(e)) from None
     train = cfg.to_dict()
     model = {k: v for k, v in size.items()}
-    # the id hashes what defines the run: extras left at the plain model's value (mlp_ratio 4, one
-    # expert, kv_heads = heads) are the same run as leaving them out
+    bindings.check_model(model, where)
+    # the id hashes what defines the run: extras left at the plain model's value (mlp_ratio 4, no
+    # experts, kv_heads = heads) are the same run as leaving them out
     ident = {k: v for k, v in model.items()
-             if k != "name" and not (k in capabilities.NEUTRAL_KEYS and capabilities.is_neutral(model, k))}
+             if k != "name" and not (k in bindings.EXTRAS and bindings.is_neutral(model, k))}
     key = _hash({"data": data, "model": ident, "train": train, "options": options})
     quantize = measure.get("quantize", "none")
     measure = {"enabled": measure.get("enabled", True), "quantize": quantize if isinstance(quantize, list) else [quantize]}
@@ -263,8 +262,8 @@ def _no_init():
 
 def estimate(run: PlannedRun) -> dict:
     """Estimated stream tokens, optimizer steps, parameters and training FLOPs of a run; checks
-    that the window holds a whole document (measurement needs it). Parameters and FLOPs are None
-    for a model this kcap cannot build yet."""
+    that the window holds a whole document (measurement needs it). Parameters are counted on the
+    model itself, built on the meta device (MoE: total and active per token)."""
     import torch
 
     from kcap.model.flops import train_flops_per_token
@@ -277,21 +276,16 @@ def estimate(run: PlannedRun) -> dict:
                         f"{t['seq']} is shorter than a biography can be ({longest} tokens)")
     tokens = d["people"] * t["exposures"] * mean_len / useful  # junk: that share of all tokens is not useful
     steps = math.ceil(tokens / t["seq"] / t["batch"])
-    params = flops = None
-    try:
-        spec = ModelSpec(**capabilities.model_kwargs(run.model))
-    except (KcapError, TypeError):
-        spec = None
-    if spec is not None:
-        from kcap.model.gpt import GPT
-        from kcap.model.params import param_breakdown
+    from kcap.model.build import build_model
+    from kcap.model.params import param_breakdown
 
-        cfg = spec.config(vocab, t["seq"])
-        with torch.device("meta"), _no_init():  # shapes only: no memory, no init
-            model = GPT(cfg)
-        params = param_breakdown(model, used_tokens=vocab - 1)["total"]
-        flops = train_flops_per_token(cfg, t["seq"]) * tokens
-    return {"tokens": int(tokens), "steps": steps, "params": params, "flops": flops}
+    cfg = ModelSpec(**bindings.model_kwargs(run.model)).config(vocab, t["seq"])
+    with torch.device("meta"), _no_init():  # shapes only: no memory, no init
+        model = build_model(cfg)
+    counts = param_breakdown(model, used_tokens=vocab - 1)
+    params, active = counts["total"], counts["active"]
+    flops = train_flops_per_token(cfg, t["seq"]) * tokens
+    return {"tokens": int(tokens), "steps": steps, "params": params, "active_params": active, "flops": flops}
 
 
 def plan(tree: dict) -> list[PlannedRun]:
@@ -299,13 +293,3 @@ def plan(tree: dict) -> list[PlannedRun]:
     for r in runs:
         r.est = estimate(r)
     return runs
-
-
-def check_runnable(runs: list[PlannedRun]) -> None:
-    """Refuse, before anything starts, a sweep that asks for what this kcap cannot do."""
-    for r in runs:
-        try:
-            capabilities.check_run(r)
-        except SpecError as e:
-            prefix = f"{r.origin}." if r.origin else ""
-            raise SpecError(prefix + e.path, e.problem) from None

@@ -15,7 +15,7 @@ from kcap.store.workspace import store_path, workspace_dir
 from kcap.sweep import ledger
 from kcap.sweep.backends import BACKENDS, run_local, run_ray
 from kcap.sweep.datasets import ensure_dataset
-from kcap.sweep.plan import PlannedRun, check_runnable, plan
+from kcap.sweep.plan import PlannedRun, plan
 from kcap.sweep.progress import SweepProgress
 from kcap.sweep.schema import load_spec_file
 
@@ -56,9 +56,9 @@ def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", r
               address: str | None = None, echo: Callable[[str], None] = print) -> Counter:
     """Run every run of the spec that is not done; returns the final count of states.
 
-    Finished runs are skipped; interrupted ones start again (resumed where training supports
-    it); failed ones are retried only with ``retry_failed``. Every check (spec, capabilities,
-    datasets) happens before the first run starts."""
+    Finished runs are skipped; interrupted ones resume from their newest checkpoint; failed ones
+    are retried only with ``retry_failed``. Every check (spec, models, datasets) happens before the
+    first run starts."""
     if backend not in BACKENDS:
         raise KcapError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if jobs is not None and jobs < 1:
@@ -66,7 +66,6 @@ def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", r
     if jobs is None and backend == "local":
         jobs = 1
     tree, runs = plan_spec(spec)
-    check_runnable(runs)
     name = tree.get("name", "sweep")
     states = {r.key: st for r, st, _ in sweep_status(runs)}
     todo = []

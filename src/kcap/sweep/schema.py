@@ -7,8 +7,8 @@ entry overrides parts of the sections and is expanded on its own.
 
 Validation walks the raw YAML tree once and fails on the first problem with one line naming the
 field path (``train.exposures: must be >= 1, got 0``); an unknown key gets the closest valid key
-suggested. The schema holds everything the paper's experiments need, including options that this
-kcap may not implement yet; ``capabilities.py`` says which ones can actually run.
+suggested. Values that depend on each other (a model's heads and kv_heads, bioD's parameters)
+are checked when runs are planned, by kcap's own validation (``bindings.py``).
 """
 
 from __future__ import annotations
@@ -67,10 +67,12 @@ SIZE = {  # one model size; the ladder derives sizes from a base (see ladder.py)
     "heads": _int(1),
     "d_model": _int(1),
     "head_dim": _int(2),
-    "kv_heads": _int(1),
-    "mlp_ratio": _float(0),  # 0: no MLP (the paper's ablation); 0.25: "1/4 MLP"
-    "experts": _int(1),
+    "kv_heads": _int(1),  # grouped-query attention (mistral: heads/4 unless set)
+    "mlp_ratio": _int(0),  # MLP width / d_model: 4 standard, 1 the paper's "1/4 MLP", 0 no MLP
+    "experts": _int(0),  # mixture of experts per layer: 0 dense; the paper's MoE: 32, top_k 1
     "top_k": _int(1),
+    "capacity_factor": _float(0, lo_open=True),
+    "tied": Leaf(bool),  # tied input/output embeddings (the default)
 }
 
 SCHEMA: dict[str, Any] = {
@@ -109,7 +111,7 @@ SCHEMA: dict[str, Any] = {
         "grad_clip": _float(0),
         "precision": Leaf(str, choices=("auto", "fp32", "bf16", "fp16")),
         "device": Leaf(str, axis=False),
-        "compile": Leaf(str, choices=("auto", "on", "off"), axis=False),
+        "compile": Leaf(str, choices=("auto", "on", "off", "graphs"), axis=False),
         "eval_every": _int(0, nullable=True),
         "log_every": _int(1),
         "heldout": _int(1),

@@ -10,22 +10,6 @@ visible GPU before torch starts.
 from __future__ import annotations
 
 import os
-import traceback
-
-
-def failure_reason(e: BaseException) -> str:
-    name = type(e).__name__
-    if "OutOfMemoryError" in name or "out of memory" in str(e).lower():
-        return f"out of memory: {str(e).splitlines()[0] if str(e) else name}"
-    from kcap.errors import KcapError
-
-    if isinstance(e, KcapError):
-        return str(e)
-    # a crash: the exception and where it came from, on one line
-    tb = traceback.extract_tb(e.__traceback__)
-    where = f" at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else ""
-    msg = str(e).splitlines()[0] if str(e) else ""
-    return f"crashed: {name}{where}{': ' + msg if msg else ''}"
 
 
 def run_one(run_dict: dict, workspace: str, threads: int | None = None, gpu: int | None = None,
@@ -52,6 +36,8 @@ def run_one(run_dict: dict, workspace: str, threads: int | None = None, gpu: int
         if isinstance(e, KeyboardInterrupt):
             ledger.clear_running(run)
             raise
+        from kcap.train.failure import failure_reason
+
         reason = failure_reason(e)
         ledger.record_failed(run, reason)
         return {"key": run.key, "state": "failed", "reason": reason, "wall_s": time.perf_counter() - t0}
@@ -60,11 +46,9 @@ def run_one(run_dict: dict, workspace: str, threads: int | None = None, gpu: int
 
 
 def _train_and_measure(run, resume: bool) -> None:
-    import inspect
-
     from kcap.model.spec import ModelSpec
     from kcap.sweep import ledger
-    from kcap.sweep.capabilities import model_kwargs
+    from kcap.sweep.bindings import model_kwargs
     from kcap.train.config import TrainConfig
     from kcap.train.loop import train
 
@@ -76,17 +60,19 @@ def _train_and_measure(run, resume: bool) -> None:
         from kcap.measure.evaluate import bits_probe
 
         probe = bits_probe(run.dataset_dir)
-    kwargs = {}
-    # exact resume of an interrupted run, where the training loop offers it (issue 5, part 3)
-    if resume and "resume" in inspect.signature(train).parameters:
-        kwargs["resume"] = "auto"
+    # an interrupted run continues from its newest checkpoint, bit-identical to an uninterrupted one
     train(run.dataset_dir, ModelSpec(**model_kwargs(run.model)), TrainConfig.from_dict(run.train), run.run_dir,
-          progress=False, probe=probe, **kwargs)
+          progress=False, probe=probe, resume="auto" if resume else "never")
     _measure(run)
 
 
 def _measure(run) -> None:
-    if run.measure["enabled"]:
-        from kcap.measure.evaluate import measure_run
+    """Measure the trained weights as they are and after each quantization the spec asks for."""
+    if not run.measure["enabled"]:
+        return
+    from kcap.measure.evaluate import measure_run
 
-        measure_run(run.run_dir, device=run.train["device"])
+    for q in run.measure["quantize"]:
+        if q != "none":  # before the full-precision one, whose store row marks the run done
+            measure_run(run.run_dir, device=run.train["device"], quantize=q)
+    measure_run(run.run_dir, device=run.train["device"])

@@ -39,13 +39,12 @@ from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
 from kcap.knowledge.datasets import load_dataset
-from kcap.model.flops import peak_flops
 from kcap.model.build import build_model, config_from_dict
+from kcap.model.flops import peak_flops
 from kcap.model.spec import ModelSpec
 from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.train.config import TrainConfig
-from kcap.train.failure import failure_reason
 from kcap.train.loop import heldout_loss, train
 from kcap.train.precision import autocast, resolve_precision
 from kcap.train.producer import Producer

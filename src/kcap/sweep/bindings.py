@@ -1,0 +1,98 @@
+"""Where a spec's options meet kcap's code: dataset writers, model keyword arguments, and the
+checks that a planned run is one kcap can build (by kcap's own validation, so the sweep never
+keeps a second copy of the rules), all before any run starts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kcap.errors import KcapError
+from kcap.sweep.schema import SpecError
+
+JUNK_PARAMS = {"fraction": "junk_fraction", "people": "junk_people", "domain_token": "domain_token"}
+# model extras and the value that means "the plain model" (kv_heads: one per head)
+NEUTRAL = {"mlp_ratio": 4, "experts": 0, "top_k": 1, "capacity_factor": 1.25, "tied": True}
+EXTRAS = ("kv_heads", *NEUTRAL)
+
+
+def dataset_writer(kind: str):
+    """A function ``write(out, data)`` that generates a dataset of this kind from the spec's
+    ``data`` parameters."""
+    if kind == "bioS":
+        from kcap.knowledge.bios import write_bios
+
+        def write(out, d):
+            junk = {JUNK_PARAMS[k]: v for k, v in d.get("junk", {}).items()}
+            return write_bios(out, d["people"], d["seed"], d["variant"], **junk)
+
+        return write
+    if kind == "bioD":
+        from kcap.knowledge.biod import write_biod
+
+        return lambda out, d: write_biod(out, biod_spec(d), d["seed"], d["variant"])
+    if kind == "random":
+        from kcap.knowledge.random_strings import write_random
+
+        return lambda out, d: write_random(out, d["people"], d["random"]["length"], d["random"]["alphabet"],
+                                           d["seed"])
+    raise SpecError("data.kind", f"unknown dataset kind {kind!r}")
+
+
+def biod_spec(d: dict):
+    """The bioD(N, K, C, D, L, T) of a spec's data, checked by kcap's own BioDSpec."""
+    from kcap.knowledge.biod import BioDSpec
+
+    return BioDSpec(people=d["people"], **d["biod"])
+
+
+def check_data(d: dict, where: str) -> None:
+    """The kind-specific data parameters are complete and valid (before anything is generated)."""
+    kind = d["kind"]
+    need = {"bioD": ("biod", ("attributes", "chunks", "diversity", "chunk_len", "alphabet")),
+            "random": ("random", ("length", "alphabet"))}.get(kind)
+    if need is None:
+        return
+    sub, keys = need
+    missing = [k for k in keys if k not in d.get(sub, {})]
+    if missing:
+        raise SpecError(f"{where}data.{sub}", f"kind {kind} needs {', '.join(missing)}")
+    try:
+        if kind == "bioD":
+            biod_spec(d)
+        else:
+            from kcap.knowledge.random_strings import check_random_args
+
+            check_random_args(d["people"], d["random"]["length"], d["random"]["alphabet"])
+    except KcapError as e:
+        raise SpecError(f"{where}data.{sub}", str(e)) from None
+
+
+def is_neutral(size: dict, key: str) -> bool:
+    """Whether an extra asks for the plain model, so that stating it is the same run as leaving it
+    out (mistral's kv_heads never is: its default is grouped)."""
+    if key == "kv_heads":
+        return size.get("arch") != "mistral" and size[key] == size["heads"]
+    return size[key] == NEUTRAL[key]
+
+
+def model_kwargs(size: dict) -> dict:
+    """ModelSpec keyword arguments for a derived size (arch and extras included)."""
+    kw = {"layers": size["layers"], "heads": size["heads"], "d_model": size["d_model"], "arch": size["arch"]}
+    for k in EXTRAS:
+        if k in size:
+            v = size[k]
+            kw[k] = int(v) if isinstance(v, float) and v.is_integer() and k != "capacity_factor" else v
+    return kw
+
+
+def check_model(size: dict, where: str) -> None:
+    """The size is a model kcap can build, by ModelSpec's own checks (one line naming the field)."""
+    from kcap.model.spec import ModelSpec
+
+    try:
+        ModelSpec(**model_kwargs(size))
+    except KcapError as e:
+        # ModelSpec names CLI options (--kv-heads); a spec names keys (kv_heads)
+        msg = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(e))
+        raise SpecError(f"{where}model", msg) from None
