@@ -125,13 +125,17 @@ def test_cli_plan_run_status(tmp_path):
 
 def test_ray_backend_completes_a_two_run_sweep():
     pytest.importorskip("ray")
-    tree = parse_spec_text(TWO_RUNS.replace("lr: [3.0e-3, 1.0e+30]", "lr: [3.0e-3, 4.0e-3]"))
+    tree = parse_spec_text(TWO_RUNS.replace("lr: [3.0e-3, 1.0e+30]", "lr: [3.0e-3, 4.0e-3, 5.0e-3]")
+                           .replace("seed: 2}", "seed: 2}\nruns: [{}, {train: {grad_accum: 2}}]"))
     lines = []
-    counts = run_sweep(tree, jobs=2, backend="ray", echo=lines.append)
-    assert counts["done"] == 2, "\n".join(lines)
+    # three runs go as one Ray task (a group trained at once); those with grad_accum one task each
+    counts = run_sweep(tree, jobs=2, backend="ray", echo=lines.append, group_models=3)
+    assert counts["done"] == 6, "\n".join(lines)
+    assert any("6 runs as 4 jobs" in ln for ln in lines), "\n".join(lines)
     assert all(st == "done" for _, st, _ in sweep_status(plan(tree)))
     with RunStore() as store:
-        assert len(store.runs(measured_only=True)) == 2
+        rows = store.runs(measured_only=True)
+    assert sorted(r["metrics"].get("batched_with", 1) for r in rows) == [1, 1, 1, 3, 3, 3]
 
 
 @pytest.mark.slow  # ~20 s on an idle 2-core machine: a 40-exposure run is trained to the end
@@ -199,6 +203,51 @@ runs:
         m = r["config"]["model"]
         assert r["config"]["params"]["active"] < r["params"] if m.get("n_expert") else True
     assert run_sweep(tree, echo=lines.append)["done"] == 3  # done: nothing trains or measures again
+
+
+def test_compatible_runs_train_together_and_end_as_they_would_alone(tmp_path, monkeypatch):
+    """--group-models: runs of one shape (here three learning rates and an MoE that cannot be
+    batched) run as one train_many job plus a single one; the weights equal a sweep run one by one."""
+    from safetensors.torch import load_file
+
+    from kcap.sweep.grouping import group_runs
+
+    text = """
+name: grouped
+data: {people: 40, seed: 2}
+model: {base: {layers: 1, heads: 2, d_model: 16}}
+train: {exposures: 2, batch: 4, seq: 128, lr: [3.0e-3, 1.0e-2, 1.0e+30], device: cpu, eval_every: 0}
+"""
+    tree = parse_spec_text(text)
+    runs = plan(tree)
+    lines = []
+    counts = run_sweep(tree, jobs=1, echo=lines.append, group_models=8)
+    assert counts["done"] == 2 and counts["failed"] == 1, "\n".join(lines)
+    assert any("3 runs of gpt2-1x16x2 at once" in ln for ln in lines)
+    diverged = next(r for r in runs if r.train["lr"] == 1e30)
+    assert ledger.run_state(diverged)[1].startswith("nan: training diverged")
+    with RunStore() as store:
+        rows = {r["config"]["train"]["lr"]: r for r in store.runs(measured_only=True)}
+    assert sorted(rows) == [3e-3, 1e-2] and all(r["metrics"]["batched_with"] == 3 for r in rows.values())
+    grouped = {r.key: load_file(r.run_dir / "model.safetensors") for r in runs if r.train["lr"] < 1}
+
+    monkeypatch.setenv("KCAP_WORKSPACE", str(tmp_path / "alone"))
+    assert run_sweep(tree, jobs=1, echo=lines.append, group_models=1)["done"] == 2
+    with RunStore() as store:
+        alone_rows = {r["config"]["train"]["lr"]: r for r in store.runs(measured_only=True)}
+    for r in runs:
+        if r.train["lr"] > 1:
+            continue
+        alone = load_file(r.run_dir / "model.safetensors")  # the same key, in the other workspace
+        for name, w in alone.items():
+            assert (w - grouped[r.key][name]).abs().max() < 1e-5, name
+        lr = r.train["lr"]
+        assert alone_rows[lr]["bits"] == pytest.approx(rows[lr]["bits"], rel=1e-3, abs=1.0)
+    # what cannot be batched runs alone: a mixture of experts, gradient accumulation
+    moe = plan(parse_spec_text(text.replace("d_model: 16}", "d_model: 16, experts: 2, mlp_ratio: 1}")))
+    assert [len(g) for g in group_runs(moe, 8)] == [1, 1, 1]
+    accum = plan(parse_spec_text(text.replace("batch: 4,", "batch: 4, grad_accum: 2,")))
+    assert [len(g) for g in group_runs(accum, 8)] == [1, 1, 1]
 
 
 def test_failure_reasons_are_one_line():

@@ -77,6 +77,7 @@ def run(
     backend: Annotated[str, typer.Option(help="local (processes on this machine) or ray (needs the ray extra).")] = "local",
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed runs again.")] = False,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
+    group_models: Annotated[int | None, typer.Option(help="Train up to this many runs of one shape at once, as one batched computation (default: 16 with a GPU, 1 on CPU).")] = None,
 ) -> None:
     """Run every run of a spec that is not done yet; failures are recorded and the sweep goes on."""
     from kcap.sweep import run_sweep
@@ -84,7 +85,7 @@ def run(
     if jobs is None and backend == "local":
         jobs = 1
     c = run_sweep(spec, jobs=jobs, backend=backend, retry_failed=retry_failed, address=ray_address,
-                  echo=typer.echo)
+                  echo=typer.echo, group_models=group_models)
     if c["failed"]:
         raise typer.Exit(1)
 

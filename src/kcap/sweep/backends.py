@@ -17,7 +17,7 @@ from multiprocessing.connection import wait
 
 from kcap.errors import KcapError
 from kcap.sweep import ledger
-from kcap.sweep.worker import run_one
+from kcap.sweep.worker import run_group
 
 BACKENDS = ("local", "ray")
 OnStart = Callable[[object], None]
@@ -43,8 +43,8 @@ def _outcome(run, exitcode: int | None, t0: float) -> dict:
     return {"key": run.key, "state": state, "reason": detail, "wall_s": time.perf_counter() - t0}
 
 
-def _child(run_dict: dict, workspace: str, threads: int, gpu: int | None, resume: bool) -> None:
-    run_one(run_dict, workspace, threads, gpu, resume)
+def _child(run_dicts: list[dict], workspace: str, threads: int, gpu: int | None, resume: bool) -> None:
+    run_group(run_dicts, workspace, threads, gpu, resume)
 
 
 def _gpu_count() -> int:
@@ -53,40 +53,45 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def run_local(runs: list, jobs: int, workspace: str, on_start: OnStart, on_end: OnEnd, resume: bool = True) -> None:
-    """K runs at a time, each in its own process (spawned: a clean torch, and a crash or OOM kill
-    takes down one run, not the sweep). CPU threads are split between the K processes; with GPUs,
-    run slots take GPUs in turn (``device: auto`` runs only)."""
+def run_local(groups: list[list], jobs: int, workspace: str, on_start: OnStart, on_end: OnEnd,
+              resume: bool = True) -> None:
+    """K jobs at a time, each in its own process (spawned: a clean torch, and a crash or OOM kill
+    takes down one job, not the sweep). A job is one run, or a group of runs trained together
+    (``grouping.py``). CPU threads are split between the K processes; with GPUs, job slots take
+    GPUs in turn (``device: auto`` runs only)."""
     ctx = mp.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // jobs)
     gpus = _gpu_count()
-    queue, active, free = list(runs), {}, list(range(jobs))
+    queue, active, free = list(groups), {}, list(range(jobs))
     try:
         while queue or active:
             while queue and free:
-                slot, run = free.pop(0), queue.pop(0)
-                gpu = slot % gpus if gpus and run.train["device"] == "auto" else None
-                p = ctx.Process(target=_child, args=(run.to_dict(), workspace, threads, gpu, resume),
-                                name=f"kcap-run-{run.key}")
+                slot, group = free.pop(0), queue.pop(0)
+                gpu = slot % gpus if gpus and group[0].train["device"] == "auto" else None
+                p = ctx.Process(target=_child, args=([r.to_dict() for r in group], workspace, threads, gpu, resume),
+                                name=f"kcap-run-{group[0].key}")
                 p.start()
-                active[p.sentinel] = (p, run, slot, time.perf_counter())
-                on_start(run)
+                active[p.sentinel] = (p, group, slot, time.perf_counter())
+                for run in group:
+                    on_start(run)
             for sentinel in wait(list(active)):
-                p, run, slot, t0 = active.pop(sentinel)
+                p, group, slot, t0 = active.pop(sentinel)
                 p.join()
                 free.append(slot)
-                on_end(run, _outcome(run, p.exitcode, t0))
+                for run in group:
+                    on_end(run, _outcome(run, p.exitcode, t0))
     finally:  # interrupted: stop our runs; they are resumed (or restarted) by the next `sweep run`
-        for p, run, _, _ in active.values():
+        for p, _, _, _ in active.values():
             p.terminate()
-        for p, run, _, _ in active.values():
+        for p, group, _, _ in active.values():
             p.join()
-            ledger.clear_running(run)
+            for run in group:
+                ledger.clear_running(run)
 
 
-def run_ray(runs: list, jobs: int | None, workspace: str, on_start: OnStart, on_end: OnEnd, resume: bool = True,
+def run_ray(groups: list[list], jobs: int | None, workspace: str, on_start: OnStart, on_end: OnEnd, resume: bool = True,
             address: str | None = None) -> None:
-    """One Ray task per run: ``num_gpus=1`` on a cluster with GPUs, else a CPU task. Connects to
+    """One Ray task per job (a run or a group): ``num_gpus=1`` on a cluster with GPUs, else a CPU task. Connects to
     ``address`` (or $RAY_ADDRESS), else starts a local Ray instance for the sweep's duration."""
     try:
         import ray
@@ -100,27 +105,32 @@ def run_ray(runs: list, jobs: int | None, workspace: str, on_start: OnStart, on_
         gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
         limit = jobs or gpus or cpus
         if gpus:
-            task, threads = ray.remote(num_gpus=1, max_retries=0)(run_one), None
+            task, threads = ray.remote(num_gpus=1, max_retries=0)(run_group), None
         else:
             per = max(1, cpus // limit)
-            task, threads = ray.remote(num_cpus=per, max_retries=0)(run_one), per
-        queue, refs = list(runs), {}
+            task, threads = ray.remote(num_cpus=per, max_retries=0)(run_group), per
+        queue, refs = list(groups), {}
         while queue or refs:
             while queue and len(refs) < limit:
-                run = queue.pop(0)
-                refs[task.remote(run.to_dict(), workspace, threads, None, resume)] = (run, time.perf_counter())
-                on_start(run)
+                group = queue.pop(0)
+                refs[task.remote([r.to_dict() for r in group], workspace, threads, None, resume)] = \
+                    (group, time.perf_counter())
+                for run in group:
+                    on_start(run)
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
-                run, t0 = refs.pop(ref)
+                group, t0 = refs.pop(ref)
                 try:
-                    result = ray.get(ref)
+                    results = ray.get(ref)
                 except ray.exceptions.RayError as e:  # the worker died or the task could not run
                     reason = f"crash: {type(e).__name__}: {' '.join(str(e).split())[:500]}"
-                    ledger.record_failed(run, reason)
-                    result = {"key": run.key, "state": "failed", "reason": reason,
-                              "wall_s": time.perf_counter() - t0}
-                on_end(run, result)
+                    results = []
+                    for run in group:
+                        ledger.record_failed(run, reason)
+                        results.append({"key": run.key, "state": "failed", "reason": reason,
+                                        "wall_s": time.perf_counter() - t0})
+                for run, result in zip(group, results, strict=True):
+                    on_end(run, result)
     finally:
         if own:
             ray.shutdown()

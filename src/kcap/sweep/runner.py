@@ -15,6 +15,7 @@ from kcap.store.workspace import store_path, workspace_dir
 from kcap.sweep import ledger
 from kcap.sweep.backends import BACKENDS, run_local, run_ray
 from kcap.sweep.datasets import ensure_dataset
+from kcap.sweep.grouping import default_group_size, group_runs
 from kcap.sweep.plan import PlannedRun, plan
 from kcap.sweep.progress import SweepProgress
 from kcap.sweep.schema import load_spec_file
@@ -53,16 +54,20 @@ def sweep_status(runs: list[PlannedRun]) -> list[tuple[PlannedRun, str, str | No
 
 
 def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", retry_failed: bool = False,
-              address: str | None = None, echo: Callable[[str], None] = print) -> Counter:
+              address: str | None = None, echo: Callable[[str], None] = print,
+              group_models: int | None = None) -> Counter:
     """Run every run of the spec that is not done; returns the final count of states.
 
     Finished runs are skipped; interrupted ones resume from their newest checkpoint; failed ones
     are retried only with ``retry_failed``. Every check (spec, models, datasets) happens before the
-    first run starts."""
+    first run starts. Up to ``group_models`` compatible runs train at once as one batched
+    computation (default: 16 with a GPU, 1 on CPU; see ``grouping.py``)."""
     if backend not in BACKENDS:
         raise KcapError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if jobs is not None and jobs < 1:
         raise KcapError(f"--jobs must be at least 1, got {jobs}")
+    if group_models is not None and group_models < 1:
+        raise KcapError(f"--group-models must be at least 1, got {group_models}")
     if jobs is None and backend == "local":
         jobs = 1
     tree, runs = plan_spec(spec)
@@ -89,12 +94,17 @@ def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", r
         r = next(r for r in todo if r.dataset_key == key)
         if ensure_dataset(r):
             echo(f"[{name}] generated dataset {r.dataset_dir.name}")
+    size = default_group_size() if group_models is None else group_models
+    groups = group_runs(todo, size, interrupted={r.key for r in todo if states[r.key] == "interrupted"})
+    if any(len(g) > 1 for g in groups):
+        echo(f"[{name}] {len(todo)} runs as {len(groups)} jobs: " +
+             ", ".join(f"{len(g)} runs of {g[0].model['name']} at once" for g in groups if len(g) > 1))
     progress = SweepProgress(name, runs, states, jobs or 1, echo)
     workspace = str(workspace_dir())
     with _sigterm_interrupts():
         if backend == "local":
-            run_local(todo, jobs, workspace, progress.start, progress.end)
+            run_local(groups, jobs, workspace, progress.start, progress.end)
         else:
-            run_ray(todo, jobs, workspace, progress.start, progress.end, address=address)
+            run_ray(groups, jobs, workspace, progress.start, progress.end, address=address)
     echo(f"[{name}] finished: {progress.line()}")
     return progress.counts()

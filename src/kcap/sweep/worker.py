@@ -45,6 +45,68 @@ def run_one(run_dict: dict, workspace: str, threads: int | None = None, gpu: int
     return {"key": run.key, "state": "done", "reason": None, "wall_s": time.perf_counter() - t0}
 
 
+def run_group(run_dicts: list[dict], workspace: str, threads: int | None = None, gpu: int | None = None,
+              resume: bool = True) -> list[dict]:
+    """Train compatible runs as one batched computation (``train_many``), then measure each; a
+    single run goes through ``run_one``. One result per run, as ``run_one`` returns it."""
+    if len(run_dicts) == 1:
+        return [run_one(run_dicts[0], workspace, threads, gpu, resume)]
+    os.environ["KCAP_WORKSPACE"] = workspace
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    import time
+
+    import torch
+
+    from kcap.model.spec import ModelSpec
+    from kcap.sweep import ledger
+    from kcap.sweep.bindings import model_kwargs
+    from kcap.sweep.plan import PlannedRun
+    from kcap.train.batched import RunRequest, train_many
+    from kcap.train.config import TrainConfig
+    from kcap.train.failure import failure_reason
+
+    if threads:
+        torch.set_num_threads(threads)
+    runs = [PlannedRun.from_dict(d) for d in run_dicts]
+    t0 = time.perf_counter()
+    for run in runs:
+        ledger.mark_running(run)
+
+    def failed(run, reason: str) -> dict:
+        ledger.record_failed(run, reason)
+        return {"key": run.key, "state": "failed", "reason": reason, "wall_s": time.perf_counter() - t0}
+
+    try:
+        trained = train_many([RunRequest(r.dataset_dir, ModelSpec(**model_kwargs(r.model)),
+                                         TrainConfig.from_dict(r.train), r.run_dir) for r in runs], progress=False)
+    except KeyboardInterrupt:
+        for run in runs:
+            ledger.clear_running(run)
+        raise
+    except BaseException as e:  # the whole batch failed: every run in it did
+        reason = failure_reason(e)
+        return [failed(run, reason) for run in runs]
+    results = []
+    for run, out in zip(runs, trained, strict=True):
+        if "error" in out:  # this model diverged; the others went on
+            results.append(failed(run, f"nan: {out['error']}"))
+            continue
+        try:
+            _measure(run)
+        except KeyboardInterrupt:
+            for r in runs:
+                ledger.clear_running(r)
+            raise
+        except BaseException as e:
+            results.append(failed(run, failure_reason(e)))
+            continue
+        ledger.clear_running(run)
+        results.append({"key": run.key, "state": "done", "reason": None, "wall_s": time.perf_counter() - t0,
+                        "batched_with": len(runs)})
+    return results
+
+
 def _train_and_measure(run, resume: bool) -> None:
     from kcap.model.spec import ModelSpec
     from kcap.sweep import ledger
