@@ -175,3 +175,35 @@ def test_vocabulary_has_only_the_pronouns_of_genders_present():
     words = used_words(pop, pools)
     assert {"He", "his"} <= words if g == 0 else {"She", "her"} <= words
     assert not ({"She", "her"} & words if g == 0 else {"He", "his"} & words)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2**31), domain=st.booleans(), data_seed=st.integers(0, 10**6))
+def test_length_table_counts_every_biography_as_rendering_does(tmp_path_factory, n, seed, domain, data_seed):
+    """The stream is counted (total_tokens, resume's fast-forward) from fixed + template lengths;
+    that must equal the rendered length for any population, template draw and domain token."""
+    from kcap.corpus.render import LengthTable, bio_lengths, draw_choices
+    from kcap.knowledge.bios import write_bios
+
+    out = tmp_path_factory.mktemp("lt")
+    write_bios(out, n, data_seed, "multi", domain_token=domain)
+    ds = load_bios(out)
+    atlas = Atlas.build(load_pools(ds.meta["pool_version"]), ds.vocab(), domain=ds.domain_token)
+    table = LengthTable.build(atlas, ds.people, chunk=7)  # several chunks even for small n
+    templates, order = draw_choices(np.random.default_rng(seed), n, atlas.n_templates)
+    idx = np.arange(n)
+    rendered = render(atlas, ds.people, templates, order)
+    assert (table.lengths(idx, templates) == np.diff(rendered.offsets)).all()
+    assert (table.lengths(idx, templates) == bio_lengths(atlas, ds.people, templates)).all()
+
+
+def test_total_tokens_in_threads_equals_the_rendered_stream(tmp_path, monkeypatch):
+    """Rounds counted in parallel threads (as on a many-core machine) give the exact length."""
+    from kcap.corpus import stream as stream_mod
+    from kcap.knowledge.bios import write_bios
+
+    monkeypatch.setattr(stream_mod, "CHUNK_PEOPLE", 64)  # several chunks per round, threads on
+    monkeypatch.setattr(stream_mod.os, "cpu_count", lambda: 4)
+    write_bios(tmp_path, 300, 3, "multi")
+    s = BioStream(load_bios(tmp_path), exposures=5, seed=2)
+    assert s.total_tokens() == sum(len(c) for c in s.chunks())

@@ -133,6 +133,12 @@ class Rendered:
     gender_pos: np.ndarray | None = None  # (B,) position of the first pronoun (his/her/He/She)
 
 
+def draw_templates(rng: np.random.Generator, count: int, n_templates: int) -> np.ndarray:
+    """The template of every sentence of ``count`` biographies: the first draw of ``draw_choices``
+    (so the stream's lengths can be counted from it alone, without drawing sentence orders)."""
+    return rng.integers(0, n_templates, size=(count, N_ATTR), dtype=np.int64)
+
+
 def draw_choices(rng: np.random.Generator, count: int, n_templates: int,
                  employer_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Random template per sentence and random sentence order for ``count`` biographies.
@@ -141,7 +147,7 @@ def draw_choices(rng: np.random.Generator, count: int, n_templates: int,
     sentence always precedes the working-city sentence: measurement uses such renderings, since a
     working city seen before the employer would reveal most of the employer for free.
     """
-    templates = rng.integers(0, n_templates, size=(count, N_ATTR), dtype=np.int64)
+    templates = draw_templates(rng, count, n_templates)
     order = np.argsort(rng.random((count, N_ATTR)), axis=1)
     if employer_first:
         pos = np.argsort(order, axis=1)  # slot of each attribute
@@ -196,6 +202,38 @@ def bio_lengths(atlas: Atlas, people: np.ndarray, templates: np.ndarray) -> np.n
     """
     order = np.broadcast_to(np.arange(N_ATTR), templates.shape)
     return _segments(atlas, people, templates, np.ascontiguousarray(order))[1].sum(axis=1)
+
+
+@dataclass
+class LengthTable:
+    """Biography lengths in two parts, for counting a stream's tokens without rendering it.
+
+    A biography's length is its lead piece, a pronoun in five sentences, the full name, its values
+    (all fixed per person) plus the text of its six templates (which depend on the draw and the
+    gender): ``length = fixed[p] + sum_a template[a, t_a, gender_p]``. ``bio_lengths`` computes the
+    same from all 49 segments; the decomposition is checked against it in tests."""
+
+    fixed: np.ndarray  # (N,) int32: the template-independent part of every person's biography
+    gender: np.ndarray  # (N,) int8
+    template: np.ndarray  # (N_ATTR, n_templates, genders) int64: pre + post text of each template
+
+    @classmethod
+    def build(cls, atlas: Atlas, people: np.ndarray, chunk: int = 1 << 16) -> LengthTable:
+        template = atlas.length["pre"] + atlas.length["post"]
+        gender = people[:, COL["gender"]].astype(np.int8)
+        fixed = np.empty(len(people), np.int32)
+        ai = np.arange(N_ATTR)[None, :]
+        for lo in range(0, len(people), chunk):  # (B, 49) segments at a time: memory stays small
+            part = people[lo:lo + chunk]
+            zeros = np.zeros((len(part), N_ATTR), np.int64)
+            g = gender[lo:lo + chunk].astype(np.int64)[:, None]
+            fixed[lo:lo + chunk] = bio_lengths(atlas, part, zeros) - template[ai, zeros, g].sum(axis=1)
+        return cls(fixed, gender, template)
+
+    def lengths(self, idx: np.ndarray, templates: np.ndarray) -> np.ndarray:
+        """Lengths of the biographies of people ``idx`` rendered with ``templates`` (B, N_ATTR)."""
+        g = self.gender[idx].astype(np.int64)[:, None]
+        return self.fixed[idx] + self.template[np.arange(N_ATTR)[None, :], templates, g].sum(axis=1)
 
 
 def gather_ranges(source: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
