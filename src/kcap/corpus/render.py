@@ -218,16 +218,19 @@ class LengthTable:
     template: np.ndarray  # (N_ATTR, n_templates, genders) int64: pre + post text of each template
 
     @classmethod
-    def build(cls, atlas: Atlas, people: np.ndarray, chunk: int = 1 << 16) -> LengthTable:
+    def build(cls, atlas: Atlas, people: np.ndarray, chunk: int = 1 << 20) -> LengthTable:
         template = atlas.length["pre"] + atlas.length["post"]
         gender = people[:, COL["gender"]].astype(np.int8)
         fixed = np.empty(len(people), np.int32)
-        ai = np.arange(N_ATTR)[None, :]
-        for lo in range(0, len(people), chunk):  # (B, 49) segments at a time: memory stays small
-            part = people[lo:lo + chunk]
-            zeros = np.zeros((len(part), N_ATTR), np.int64)
-            g = gender[lo:lo + chunk].astype(np.int64)[:, None]
-            fixed[lo:lo + chunk] = bio_lengths(atlas, part, zeros) - template[ai, zeros, g].sum(axis=1)
+        fields = ("first", "middle", "last", "month", "day", "year", "birth_city", "university", "major", "employer")
+        for lo in range(0, len(people), chunk):  # a chunk at a time: a few int64 columns in memory
+            p = people[lo:lo + chunk].astype(np.int64)
+            # as _segments lays them out: the lead piece, a pronoun subject in all sentences but the
+            # first (whose subject is the full name), every value, the employer's city
+            n = atlas.lead_len + (N_ATTR - 1) * atlas.length["pronoun"][p[:, COL["gender"]]]
+            for f in fields:
+                n = n + atlas.length[f][p[:, COL[f]]]
+            fixed[lo:lo + chunk] = n + atlas.length["working_city"][p[:, COL["employer"]]]
         return cls(fixed, gender, template)
 
     def lengths(self, idx: np.ndarray, templates: np.ndarray) -> np.ndarray:
