@@ -102,6 +102,9 @@ def test_bad_hf_config_is_one_line(small_bios, tmp_path):
     (tmp_path / "c.json").write_text("{not json")
     assert_one_line_error(kcap("train", "--data", small_bios, "--out", tmp_path / "r", "--hf-config", tmp_path / "c.json"),
                           "--hf-config")
+    (tmp_path / "c.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 16}))
+    assert_one_line_error(kcap("train", "--data", small_bios, "--out", tmp_path / "r", "--hf-config", tmp_path / "c.json",
+                               "--arch", "mistral", "--layers", "5"), "drop --layers, --arch")
 
 
 def test_without_transformers_the_commands_say_how_to_get_it(trained_run, small_bios, tmp_path):

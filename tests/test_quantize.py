@@ -29,6 +29,16 @@ def test_round_to_nearest_symmetric(bits, group):
     assert torch.allclose(qblocks.abs().amax(-1), blocks.abs().amax(-1))  # symmetric: the max is kept exactly
 
 
+def test_a_width_the_group_size_does_not_divide_ends_in_a_shorter_group():
+    """SwiGLU widths like round(8d/3) = 85: groups of 32, 32 and a last one of 21 columns."""
+    torch.manual_seed(0)
+    w = torch.randn(4, 85)
+    q = quantize_tensor(w, 4, 32)
+    assert q.shape == w.shape
+    for lo, hi in ((0, 32), (32, 64), (64, 85)):
+        assert torch.equal(q[:, lo:hi], quantize_tensor(w[:, lo:hi].contiguous(), 4, None))
+
+
 def test_quantize_model_touches_matrices_only_and_keeps_ties():
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=40, n_layer=1, n_head=2, d_model=16))
@@ -37,7 +47,7 @@ def test_quantize_model_touches_matrices_only_and_keeps_ties():
     for (name, p), (_, p0) in zip(q.named_parameters(), model.named_parameters()):
         assert torch.equal(p, p0) == (p.dim() < 2), name
     with pytest.raises(KcapError, match="--group-size"):
-        quantize_model(model, "int4", group_size=5)
+        quantize_model(model, "int4", group_size=0)
     with pytest.raises(KcapError, match="--quantize"):
         quantize_model(model, "int3")
 

@@ -216,3 +216,9 @@ def test_tensorboard_missing_is_one_clear_error(small_bios, tmp_path, monkeypatc
     with pytest.raises(KcapError, match=r"pip install 'kcap\[tb\]'"):
         train(small_bios, SPEC, TrainConfig(**{**TINY, "exposures": 1}), tmp_path / "r", progress=False,
               tensorboard=True)
+
+
+def test_throughput_covers_the_whole_run_not_the_time_since_the_last_checkpoint(small_bios, tmp_path):
+    s = train(small_bios, SPEC, TrainConfig(**TINY), tmp_path / "r", progress=False, record=False,
+              checkpoint_every=2)
+    assert s["tokens_per_s"] == pytest.approx(s["tokens"] / s["wall_s"], rel=1e-6)

@@ -54,7 +54,7 @@ def train(
     grad_accum: Annotated[int, typer.Option(help="Micro-batches per step.")] = 1,
     seq: Annotated[int, typer.Option(help="Tokens per window.")] = 512,
     warmup: Annotated[Optional[int], typer.Option(help="Warm-up steps (default: 1000, at most 10% of all steps).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for init and data order.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for init and data order.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off, graphs (+ CUDA graphs).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -76,6 +76,13 @@ def train(
     cfg = TrainConfig(exposures=exposures, lr=lr, wd=wd, batch=batch, grad_accum=grad_accum, seq=seq,
                       warmup=warmup, seed=seed, device=device, compile=compile, eval_every=eval_every,
                       precision=precision)
+    if hf_config:  # the config file is the whole architecture: shape options would be ignored
+        shape = {"--layers": (layers, 2), "--heads": (heads, 2), "--d-model": (d_model, 64), "--arch": (arch, "gpt2"),
+                 "--kv-heads": (kv_heads, None), "--mlp-ratio": (mlp_ratio, 4), "--experts": (experts, 0),
+                 "--top-k": (top_k, 1), "--capacity-factor": (capacity_factor, 1.25), "--untied": (untied, False)}
+        given = [k for k, (v, default) in shape.items() if v != default]
+        if given:
+            raise KcapError(f"--hf-config defines the model; drop {', '.join(given)} (edit the config instead)")
     spec = ModelSpec(layers=layers, heads=heads, d_model=d_model, arch=arch, kv_heads=kv_heads, mlp_ratio=mlp_ratio,
                      experts=experts, top_k=top_k, capacity_factor=capacity_factor, tied=not untied,
                      hf_config=_read_json_file(hf_config, "--hf-config") if hf_config else None)

@@ -16,7 +16,7 @@ data_app = typer.Typer(help="Generate and inspect knowledge datasets (bioS, bioD
 def data_bios(
     people: Annotated[int, typer.Option(help="Number of people N (distinct full names).")],
     out: Annotated[Path, typer.Option(help="Output dataset directory.")],
-    seed: Annotated[int, typer.Option(help="Random seed: same arguments give identical files.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: same arguments give identical files.")] = 0,
     simple: Annotated[bool, typer.Option("--simple", help="bioS simple: each biography rendered once, repeated verbatim.")] = False,
     junk_fraction: Annotated[float, typer.Option(help="Share F of training tokens that are junk biographies (the paper: 0.875).")] = 0.0,
     junk_people: Annotated[int | None, typer.Option(help="Junk from a fixed population of M people (1000: the paper's repetitive junk); default: fresh people for every junk biography.")] = None,
@@ -43,7 +43,7 @@ def data_biod(
     chunk_len: Annotated[int, typer.Option(help="L: symbols per chunk.")],
     alphabet: Annotated[int, typer.Option(help="T: symbols in the alphabet.")],
     out: Annotated[Path, typer.Option(help="Output dataset directory.")],
-    seed: Annotated[int, typer.Option(help="Random seed: same arguments give identical files.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: same arguments give identical files.")] = 0,
     simple: Annotated[bool, typer.Option("--simple", help="One fixed sentence order per person instead of a fresh one per exposure.")] = False,
 ) -> None:
     """Generate a bioD(N, K, C, D, L, T) population (SCIENCE.md §1)."""
@@ -62,7 +62,7 @@ def data_random(
     length: Annotated[int, typer.Option(help="S: symbols per sequence.")],
     alphabet: Annotated[int, typer.Option(help="V: symbols in the alphabet.")],
     out: Annotated[Path, typer.Option(help="Output dataset directory.")],
-    seed: Annotated[int, typer.Option(help="Random seed: same arguments give identical files.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: same arguments give identical files.")] = 0,
 ) -> None:
     """Generate N uniformly random strings (Morris et al. 2025): bits_max = N·S·log2 V."""
     from kcap.knowledge.random_strings import write_random
@@ -77,7 +77,7 @@ def data_stats(
     path: Annotated[Path, typer.Argument(help="Dataset directory.")],
     exposures: Annotated[int | None, typer.Option(help="Also describe the training stream of E exposures.")] = None,
     seq: Annotated[int, typer.Option(help="Tokens per training window, for the stream figures.")] = 512,
-    seed: Annotated[int, typer.Option(help="Training seed, for the stream figures.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Training seed, for the stream figures.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Sizes, bits per term, vocabulary, tokens per biography; with --exposures, the stream's useful

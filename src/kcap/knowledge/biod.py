@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kcap.atomic import write_bytes, write_json
+from kcap.atomic import make_dir, write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.knowledge.info import NAME_SPACE, biod_bits_max
 from kcap.knowledge.pools import load_pools
@@ -156,7 +156,7 @@ def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> 
     if out.exists() and not out.is_dir():
         raise KcapError(f"--out {out} exists and is not a directory")
     names, values, diversity = generate_biod(spec, seed)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     pools = load_pools()
     words = {":", ".", *(attribute_word(k) for k in range(spec.attributes))}
     words |= {symbol(t) for t in np.unique(diversity).tolist()}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kcap.atomic import write_bytes, write_json
+from kcap.atomic import make_dir, write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.knowledge.info import (
     BIOS_ATTRIBUTE_CHOICES,
@@ -60,6 +60,8 @@ def generate_people(people: int, seed: int, pools: Pools | None = None) -> np.nd
     sizes = field_sizes(pools)
     if people < 1:
         raise KcapError(f"--people must be at least 1, got {people}")
+    if seed < 0:
+        raise KcapError(f"--seed must be non-negative, got {seed}")
     if people > NAME_SPACE:
         raise KcapError(f"--people {people} exceeds the {NAME_SPACE} distinct full names available")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6B636170]))  # 'kcap'
@@ -180,7 +182,7 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise KcapError(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     # every file is written atomically, dataset.json last: a reader sees a complete dataset or none
     files = ["people.npy", "tokenizer.json"]
     _save(out / "people.npy", pop)

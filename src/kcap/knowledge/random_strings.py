@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kcap.atomic import write_bytes, write_json
+from kcap.atomic import make_dir, write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.knowledge.info import random_bits_max
 from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer
@@ -72,7 +72,7 @@ def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: in
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x524E44]))  # 'RND'
     dtype = np.uint16 if alphabet <= 1 << 16 else np.uint32
     seqs = rng.integers(0, alphabet, size=(sequences, length)).astype(dtype)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     buf = io.BytesIO()
     np.save(buf, seqs)
     write_bytes(out / "sequences.npy", buf.getvalue())

@@ -1,7 +1,8 @@
 """Quantization after training: round every weight matrix to int8 or int4 and back (SCIENCE.md §4).
 
 Round to nearest, symmetric (no zero point): a row of weights w (one output channel) or a group of
-``group_size`` consecutive weights within the row gets the scale s = max|w| / qmax, with
+``group_size`` consecutive weights within the row (the last group of a row shorter when the
+group size does not divide the width) gets the scale s = max|w| / qmax, with
 qmax = 2^(bits-1) - 1 (127 for int8, 7 for int4), and becomes s * clamp(round(w / s), -qmax, qmax).
 The model is then measured by the same code as at full precision ("fake quantization": the
 dequantized weights are what an integer kernel would compute with, so the bits are the same).
@@ -32,11 +33,18 @@ def quantize_tensor(w: torch.Tensor, bits: int, group_size: int | None = None) -
     """Symmetric round-to-nearest of a 2-D tensor per row (output channel) or per group; dequantized."""
     qmax = 2 ** (bits - 1) - 1
     rows, cols = w.shape
-    g = w.float().reshape(rows, cols // group_size, group_size) if group_size else w.float().reshape(rows, 1, cols)
-    scale = g.abs().amax(dim=-1, keepdim=True) / qmax
+    x = w.float()
+    if group_size:
+        # a width that is not a multiple of the group (SwiGLU's round(8d/3)) leaves a shorter last
+        # group: zero padding changes no group's max|w|, and is cut off again below
+        pad = -cols % group_size
+        x = torch.nn.functional.pad(x, (0, pad)).reshape(rows, (cols + pad) // group_size, group_size)
+    else:
+        x = x.reshape(rows, 1, cols)
+    scale = x.abs().amax(dim=-1, keepdim=True) / qmax
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group stays zero
-    q = torch.clamp(torch.round(g / scale), -qmax, qmax)
-    return (q * scale).reshape(rows, cols).to(w.dtype)
+    q = torch.clamp(torch.round(x / scale), -qmax, qmax)
+    return (q * scale).reshape(rows, -1)[:, :cols].to(w.dtype)
 
 
 @torch.no_grad()
@@ -52,7 +60,5 @@ def quantize_model(model: nn.Module, method: str, group_size: int | None = None)
         if p.dim() != 2 or id(p) in seen:
             continue
         seen.add(id(p))
-        if group_size is not None and p.shape[1] % group_size:
-            raise KcapError(f"--group-size {group_size} does not divide the input width {p.shape[1]} of {name}")
         p.copy_(quantize_tensor(p, BITS[method], group_size))
     return model

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from kcap.atomic import make_dir
 from kcap.errors import KcapError
 from kcap.model.config import GPTConfig
 
@@ -264,7 +265,7 @@ def export_hf(model: nn.Module, tokenizer_file: Path, out: Path, separator: str,
     else:
         hf, arch = to_hf(model, eos=tok.convert_tokens_to_ids(separator)), model.cfg.arch
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     hf.save_pretrained(out)
     tok.save_pretrained(out)
     return {"out": str(out), "hf_class": type(hf).__name__, "arch": arch}

@@ -85,7 +85,9 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from kcap.atomic import make_dir
+
+    make_dir(out.parent)
     fig.savefig(out)
     plt.close(fig)
     return out

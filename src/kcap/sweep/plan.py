@@ -171,6 +171,7 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
         cfg = TrainConfig(**spec_train, seed=seed).resolved(data["people"])
     except KcapError as e:
         raise SpecError(f"{where}train", str(e)) from None
+    _check_device(cfg, where)
     train = cfg.to_dict()
     model = {k: v for k, v in size.items()}
     bindings.check_model(model, where)
@@ -185,6 +186,19 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
     name = "-".join(parts + _data_tags(data) + [f"N{data['people']}", f"E{train['exposures']}", f"s{seed}"] + tags)
     return PlannedRun(key=key, name=name, data=data, dataset_key=_hash(data), model=model, train=train,
                       options=options, measure=measure, origin=where.rstrip("."))
+
+
+def _check_device(cfg: TrainConfig, where: str) -> None:
+    """The device is one torch knows, and fp16 is asked on CUDA only (whether this machine has
+    the GPU is checked when the sweep runs here: a plan may be made for a cluster)."""
+    import torch
+
+    try:
+        dev = torch.device("cuda" if cfg.device == "auto" else cfg.device)
+    except RuntimeError:
+        raise SpecError(f"{where}train.device", f"{cfg.device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if cfg.precision == "fp16" and dev.type != "cuda":
+        raise SpecError(f"{where}train.precision", f"fp16 needs a CUDA device, not {cfg.device}")
 
 
 @lru_cache(maxsize=64)

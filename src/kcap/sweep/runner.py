@@ -87,6 +87,11 @@ def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", r
          f"{c['running']} running elsewhere, {len(todo)} to run")
     if not todo:
         return c
+    if backend == "local":  # the runs' devices exist here (a Ray cluster's nodes may differ)
+        from kcap.device import resolve_device
+
+        for device in dict.fromkeys(r.train["device"] for r in todo):
+            resolve_device(device)
     # the store exists (created, migrated) before runs start: K runs finishing at once must not
     # race to create it (SQLite refuses a concurrent switch to WAL with "database is locked")
     RunStore().close()

@@ -61,18 +61,18 @@ ARCHS = ("gpt2", "llama", "mistral")
 KINDS = ("bioS", "bioD", "random")
 QUANTIZE = ("none", "int8", "int4")
 
-SIZE = {  # one model size; the ladder derives sizes from a base (see ladder.py)
+SIZE = {  # one model size; the ladder derives sizes from a base (see ladder.py): sizes vary by ladder, not grid
     "name": Leaf(str, axis=False),
-    "layers": _int(1),
-    "heads": _int(1),
-    "d_model": _int(1),
-    "head_dim": _int(2),
-    "kv_heads": _int(1),  # grouped-query attention (mistral: heads/4 unless set)
-    "mlp_ratio": _int(0),  # MLP width / d_model: 4 standard, 1 the paper's "1/4 MLP", 0 no MLP
-    "experts": _int(0),  # mixture of experts per layer: 0 dense; the paper's MoE: 32, top_k 1
-    "top_k": _int(1),
-    "capacity_factor": _float(0, lo_open=True),
-    "tied": Leaf(bool),  # tied input/output embeddings (the default)
+    "layers": _int(1, axis=False),
+    "heads": _int(1, axis=False),
+    "d_model": _int(1, axis=False),
+    "head_dim": _int(2, axis=False),
+    "kv_heads": _int(1, axis=False),  # grouped-query attention (mistral: heads/4 unless set)
+    "mlp_ratio": _int(0, axis=False),  # MLP width / d_model: 4 standard, 1 the paper's "1/4 MLP", 0 no MLP
+    "experts": _int(0, axis=False),  # mixture of experts per layer: 0 dense; the paper's MoE: 32, top_k 1
+    "top_k": _int(1, axis=False),
+    "capacity_factor": _float(0, lo_open=True, axis=False),
+    "tied": Leaf(bool, axis=False),  # tied input/output embeddings (the default)
 }
 
 SCHEMA: dict[str, Any] = {

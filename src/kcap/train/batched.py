@@ -35,6 +35,7 @@ import torch
 from safetensors.torch import save_model
 from torch.func import functional_call, stack_module_state
 
+from kcap.atomic import make_dir
 from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
@@ -169,7 +170,7 @@ class _RunLog:
         self.error: str | None = None  # set when this model diverges: it stops, the others go on
         self.tokens, self.loss_sum, self.n, self.last_loss = 0, 0.0, 0, float("nan")
         self.t_log, self.tok_log = time.perf_counter(), 0
-        Path(req.out).mkdir(parents=True, exist_ok=True)
+        make_dir(Path(req.out))
         rundir.write_json(Path(req.out) / rundir.CONFIG, config)
         self.metrics = open(Path(req.out) / rundir.METRICS, "w")  # noqa: SIM115 -- closed by train_many
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from kcap.errors import KcapError
@@ -75,10 +76,14 @@ class TrainConfig:
                 raise KcapError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr", "batch"):
             v = getattr(self, name)
-            if v is not None and v <= 0:
+            if v is not None and not v > 0:  # also refuses NaN
                 raise KcapError(f"{name} must be positive, got {v}")
-        if self.wd is not None and self.wd < 0:
-            raise KcapError(f"wd must be non-negative, got {self.wd}")
+        if self.lr is not None and not math.isfinite(self.lr):
+            raise KcapError(f"lr must be finite, got {self.lr}")
+        if self.wd is not None and not (0 <= self.wd < math.inf):
+            raise KcapError(f"wd must be non-negative and finite, got {self.wd}")
+        if self.seed < 0:
+            raise KcapError(f"seed must be non-negative, got {self.seed}")
         if self.eval_every is not None and self.eval_every < 0:
             raise KcapError(f"eval_every must be non-negative, got {self.eval_every}")
         if self.warmup is not None and self.warmup < 0:

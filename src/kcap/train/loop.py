@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_model
 
-from kcap.atomic import write_bytes
+from kcap.atomic import make_dir, write_bytes
 from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
@@ -169,7 +169,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     if dist.enabled:
         device = ddp.setup(dist, device)
     if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(out)
         if resume == "never":  # checkpoints of an earlier run in this directory are not ours to resume
             checkpoint.remove_checkpoints(out)
         rundir.write_json(out / rundir.CONFIG, config)
@@ -219,6 +219,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         bar.update(start)
         t0 = time.perf_counter() - state["elapsed_s"]
         tokens_seen, window_loss, window_n = state["tokens_seen"], state["window_loss"], state["window_n"]
+        # throughput is this process's: from where it started (0, or the checkpoint it resumed)
+        tokens_at_start, elapsed_at_start = tokens_seen, state["elapsed_s"]
         last_loss = records[-1]["loss"] if records else float("nan")
         t_log, tok_log = time.perf_counter(), tokens_seen
         # the stream is a pure function of the seeds: resuming at step k starts at its first window
@@ -281,7 +283,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
 
         summary = {"steps": steps, "tokens": tokens_seen, "final_loss": last_loss,
                    "final_heldout_loss": records[-1].get("heldout_loss"), "wall_s": wall,
-                   "tokens_per_s": (tokens_seen - state["tokens_seen"]) / max(wall - state["elapsed_s"], 1e-9),
+                   "tokens_per_s": (tokens_seen - tokens_at_start) / max(wall - elapsed_at_start, 1e-9),
                    "flops": tokens_seen * flops_per_token, "flops_6nd": 6 * params["active"] * tokens_seen,
                    "resumed_at_steps": state["resumed_at"], "world_size": dist.world, "data_wait_s": batches.wait_s}
         if peak:
