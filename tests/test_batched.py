@@ -81,4 +81,16 @@ def test_a_diverging_model_stops_alone(small_bios, tmp_path):
     assert "error" not in ok and (tmp_path / "r0" / "model.safetensors").is_file()
     assert "diverged" in bad["error"] and not (tmp_path / "r1" / "model.safetensors").exists()
     with RunStore() as store:
-        assert [r["id"] for r in store.runs()] == [ok["id"]]
+        assert [r["id"] for r in store.runs(measured_only=False) if r["status"] == "trained"] == [ok["id"]]
+        assert store.run_status(bad["id"]).status == "failed"  # as a single run's failure is recorded
+
+
+def test_a_diverged_batched_model_is_failed_in_the_store(small_bios, tmp_path):
+    cfgs = [TrainConfig(**TINY), TrainConfig(**{**TINY, "lr": 1e30})]
+    out = train_many([RunRequest(small_bios, SPEC, c, tmp_path / f"m{k}") for k, c in enumerate(cfgs)],
+                     progress=False)
+    assert "error" in out[1] and "error" not in out[0]
+    with RunStore() as store:
+        assert store.run_status(out[0]["id"]).status == "trained"
+        st = store.run_status(out[1]["id"])
+        assert st.status == "failed" and st.reason.startswith("nan: training diverged")

@@ -187,3 +187,18 @@ def test_migration_from_version_3_adds_quantized_table(tmp_path):
         assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 4
         assert store.run_status("r").reason == "nan: loss is nan at step 3"
         assert store.quantized("r") == {}
+
+
+def test_a_v3_store_of_either_development_branch_migrates(tmp_path):
+    """Two branches each called their change v3 (run status columns; the quantized table)."""
+    quantized_only = tmp_path / "q.sqlite"
+    conn = sqlite3.connect(quantized_only)
+    conn.executescript(db._MIGRATIONS[0] + db._MIGRATIONS[1] +
+                       "CREATE TABLE quantized (run_id TEXT, method TEXT, updated REAL, bits REAL, "
+                       "bits_per_param REAL, results TEXT, PRIMARY KEY (run_id, method));"
+                       "PRAGMA user_version=3;")
+    conn.close()
+    with RunStore(quantized_only) as store:
+        cols = {r[1] for r in store.conn.execute("PRAGMA table_info(runs)")}
+        assert {"reason", "attempts", "pid", "host"} <= cols
+        assert store.statuses() == {} and store.quantized("x") == {}

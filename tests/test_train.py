@@ -35,9 +35,9 @@ def test_tiny_run_learns_and_stores_bits(small_bios, tmp_path):
 
 
 def _gpt_config(config):
-    from kcap.model.gpt import GPTConfig
+    from kcap.model.build import config_from_dict
 
-    return GPTConfig(**{k: v for k, v in config["model"].items() if k != "arch"})
+    return config_from_dict(config["model"])
 
 
 def test_cpu_training_is_bit_reproducible(small_bios, tmp_path):

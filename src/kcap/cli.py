@@ -259,7 +259,7 @@ def bench_many(
 
 @bench_app.command("suite")
 def bench_suite(
-    budget: Annotated[float, typer.Option(help="Seconds; items that would start later are skipped.")] = 480.0,
+    budget: Annotated[float, typer.Option(min=1, help="Seconds; items that would start later are skipped.")] = 480.0,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny shapes, few steps, eager: a dry run on any device.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every result to this file.")] = None,

@@ -94,7 +94,7 @@ def run(
 def status(
     spec: SpecArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print states as JSON.")] = False,
-    jobs: Annotated[int, typer.Option(help="Runs at once, for the ETA.")] = 1,
+    jobs: Annotated[int, typer.Option(min=1, help="Jobs at once, for the ETA.")] = 1,
 ) -> None:
     """Runs done / running / failed / to do, each run's state, and the ETA of what is left."""
     from collections import Counter

@@ -10,7 +10,7 @@ timeout is retried.
 A run's life in the store (``status``):
 
     running -> trained -> measured        (finished)
-    running -> failed     (reason: "nan: ...", "oom: ...", "crash: ...")
+    running -> failed     (reason: "nan: ...", "oom: ...", "error: ...", "crash: ...")
     running -> interrupted (KeyboardInterrupt), or stays running with a dead pid (SIGKILL)
 
 ``run_status(id)`` tells a sweep which of these a run is in, and whether it can be resumed.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -77,6 +78,12 @@ ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;  -- times train
 ALTER TABLE runs ADD COLUMN pid INTEGER;                          -- process training it (running)
 ALTER TABLE runs ADD COLUMN host TEXT;                            -- and its host
 """, """
+-- v3 was two different changes on two development branches (run status; quantized table): a store
+-- at v3 gets whichever it lacks. ADD COLUMN is skipped where the column exists (see _migrate).
+ALTER TABLE runs ADD COLUMN reason TEXT;
+ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN host TEXT;
 CREATE TABLE IF NOT EXISTS quantized ( -- measurements after quantizing a run's weights
     run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     method      TEXT NOT NULL,         -- int8, int4, int4-g32, ...
@@ -124,7 +131,7 @@ class RunStatus:
     status: str
     """running | interrupted | failed | trained | measured."""
     reason: str | None
-    """Why it failed ("nan: ...", "oom: ...", "crash: ...")."""
+    """Why it failed ("nan: ...", "oom: ...", "error: ...", "crash: ..."; see train/failure.py)."""
     run_dir: str
     attempts: int
     pid: int | None
@@ -188,12 +195,20 @@ class RunStore:
                 raise KcapError(f"run store {self.path} has schema {version}, newer than this kcap ({SCHEMA_VERSION})")
             for v in range(version, SCHEMA_VERSION):
                 for stmt in _statements(_MIGRATIONS[v]):
-                    self.conn.execute(stmt)
+                    if not self._has_column_added_by(stmt):
+                        self.conn.execute(stmt)
                 self.conn.execute(f"PRAGMA user_version={v + 1}")
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+
+    def _has_column_added_by(self, stmt: str) -> bool:
+        """Whether ``stmt`` is an ALTER TABLE ... ADD COLUMN whose column already exists."""
+        m = re.match(r"(?:--[^\n]*\n|\s)*ALTER TABLE (\w+) ADD COLUMN (\w+)", stmt, re.IGNORECASE)
+        if not m:
+            return False
+        return m.group(2) in {r[1] for r in self.conn.execute(f"PRAGMA table_info({m.group(1)})")}
 
     def _retry(self, fn: Callable[[], T], tries: int = 20) -> T:
         """Run ``fn``, retrying when the database stays locked beyond the busy timeout."""

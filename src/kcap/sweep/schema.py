@@ -260,7 +260,7 @@ def parse_spec_text(text: str, source: str = "spec") -> dict:
 def load_spec_file(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise KcapError(f"spec {path} does not exist")
+        raise KcapError(f"spec {path} {'is a directory, not a YAML file' if path.is_dir() else 'does not exist'}")
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:

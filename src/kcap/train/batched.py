@@ -46,6 +46,7 @@ from kcap.model.spec import ModelSpec
 from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.train.config import TrainConfig
+from kcap.train.failure import failure_reason
 from kcap.train.loop import heldout_loss, train
 from kcap.train.precision import autocast, resolve_precision
 from kcap.train.producer import Producer
@@ -221,6 +222,32 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
     do_step = BatchedStep(models, cfg0, [log.cfg.wd for log in logs], device)
     scratch = models[0]  # a real module to read one model out of the stack (held-out loss, saving)
     n_steps = max(log.steps for log in logs)
+    if record:  # the store follows the runs as it follows single ones: running, then trained or failed
+        with RunStore() as store:
+            for log in logs:
+                store.record_started(log.config["id"], Path(log.req.out), log.config)
+    try:
+        results = _train_steps(logs, batches, do_step, scratch, device, n_steps, progress, K, B, T, record)
+    except BaseException as e:
+        if record:
+            reason = ("interrupted: KeyboardInterrupt" if isinstance(e, KeyboardInterrupt) else failure_reason(e))
+            with RunStore() as store:
+                for log in logs:
+                    if store.run_status(log.config["id"]).status == "running":
+                        store.record_failed(log.config["id"], reason, status="interrupted" if isinstance(
+                            e, KeyboardInterrupt) else "failed")
+        raise
+    finally:
+        for b in batches:  # a stopped or diverged model's producer was never drained
+            b.close()
+        for log in logs:
+            log.metrics.close()
+    return results
+
+
+def _train_steps(logs: list[_RunLog], batches: list[Producer], do_step: BatchedStep, scratch: torch.nn.Module,
+                 device: torch.device, n_steps: int, progress: bool, K: int, B: int, T: int,
+                 record: bool) -> list[dict]:
     bar = TrainProgress(n_steps, enabled=progress, description=f"train x{K}")
     t0 = time.perf_counter()
     x_all = np.zeros((K, B, T), np.int64)
@@ -247,14 +274,15 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
                 _after_step(log, step, lrs[k], step_losses[k], n_valid[k], params, k, scratch, device, t0, batches[k])
         bar.update(step + 1)
     bar.close()
-    for b in batches:  # a diverged model's producer was never drained
-        b.close()
     wall = time.perf_counter() - t0
     aggregate = sum(log.tokens for log in logs) / wall
     results = []
     for k, log in enumerate(logs):
         log.metrics.close()
-        if log.error is not None:  # no weights, no summary, no store row: like a failed single run
+        if log.error is not None:  # no weights, no summary; the store says failed: like a failed single run
+            if record:
+                with RunStore() as store:
+                    store.record_failed(log.config["id"], f"nan: {log.error}")
             results.append({"id": log.config["id"], "run_dir": str(log.req.out), "error": log.error})
             continue
         results.append(_finish(log, do_step.params, k, scratch, wall, aggregate, K, record, batches[k].wait_s))
@@ -310,7 +338,7 @@ def _finish(log: _RunLog, params, k: int, scratch: torch.nn.Module, wall: float,
                "final_heldout_loss": log.records[-1].get("heldout_loss"), "wall_s": wall,
                "tokens_per_s": log.tokens / wall, "flops": log.tokens * log.flops_per_token,
                "flops_6nd": 6 * log.active_params * log.tokens, "data_wait_s": wait_s,
-               "batched_with": K, "aggregate_tokens_per_s": aggregate,
+               "resumed_at_steps": [], "world_size": 1, "batched_with": K, "aggregate_tokens_per_s": aggregate,
                "weights_sha256": rundir.file_sha256(out / rundir.WEIGHTS)}
     if log.peak:
         summary["mfu"] = summary["tokens_per_s"] * log.flops_per_token / log.peak
