@@ -10,11 +10,11 @@ of the one: how much more a card trains when it holds K tiny models instead of o
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 import torch
 
+from kcap.bench.abba import abba, timed
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
 from kcap.model.flops import peak_flops, train_flops_per_token
@@ -49,30 +49,14 @@ def bench_many(models: int = 4, layers: int = 2, heads: int = 2, d_model: int = 
     lr = torch.full((models,), 1e-3, device=dev)
     active = torch.ones(models, device=dev)
 
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
-    def timed(fn, n: int) -> float:
-        sync()
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        sync()
-        return time.perf_counter() - t
-
-    runners = {"many": lambda: many(xs, ys, lr, active), "single": lambda: single(x_np, y_np, 1e-3)}
-    for run in runners.values():
-        timed(run, warmup + 1)
-    per_round = max(1, steps // rounds)
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for r in range(rounds):
-        for name in (("many", "single") if r % 2 == 0 else ("single", "many")):
-            times[name].append(timed(runners[name], per_round) / per_round)
+    run_many, run_single = (lambda: many(xs, ys, lr, active)), (lambda: single(x_np, y_np, 1e-3))
+    for run in (run_many, run_single):
+        timed(run, warmup + 1, dev)
+    t_many, t_single, per_round = abba(run_many, run_single, steps, rounds, dev)
     tok = batch * seq
-    agg = models * tok / statistics.median(times["many"])
-    one_tps = tok / statistics.median(times["single"])
-    paired = [models * ts / tm for tm, ts in zip(times["many"], times["single"])]
+    agg = models * tok / statistics.median(t_many)
+    one_tps = tok / statistics.median(t_single)
+    paired = [models * ts / tm for tm, ts in zip(t_many, t_single)]
     name = device_name(dev)
     peak = peak_flops(name) if dev.type == "cuda" else None
     flops = train_flops_per_token(model_cfg, seq)

@@ -14,11 +14,11 @@ one, i.e. what one run of this shape pays (with a warm compile cache: loading th
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 import torch
 
+from kcap.bench.abba import abba, timed
 from kcap.bench.nanogpt import NanoGPT, make_baseline_step
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
@@ -48,31 +48,15 @@ def bench_train(layers: int = 2, heads: int = 2, d_model: int = 64, vocab: int =
     base_step = make_baseline_step(base)
     x, y = torch.from_numpy(x_np.astype(np.int64)).to(dev), torch.from_numpy(y_np.astype(np.int64)).to(dev)
 
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
-    def timed(fn, n: int) -> float:
-        sync()
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        sync()
-        return time.perf_counter() - t
-
-    runners = {"kcap": lambda: kcap_step(x_np, y_np, 1e-3), "baseline": lambda: base_step(x, y)}
-    first = timed(runners["kcap"], 1)  # includes compilation (or loading it from the cache)
-    one = timed(runners["kcap"], 1)
-    for run in runners.values():
-        timed(run, warmup)
-    per_round = max(1, steps // rounds)
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for r in range(rounds):
-        for name in (("kcap", "baseline") if r % 2 == 0 else ("baseline", "kcap")):
-            times[name].append(timed(runners[name], per_round) / per_round)
+    run_kcap, run_base = (lambda: kcap_step(x_np, y_np, 1e-3)), (lambda: base_step(x, y))
+    first = timed(run_kcap, 1, dev)  # includes compilation (or loading it from the cache)
+    one = timed(run_kcap, 1, dev)
+    for run in (run_kcap, run_base):
+        timed(run, warmup, dev)
+    t_kcap, t_base, per_round = abba(run_kcap, run_base, steps, rounds, dev)
     tok = batch * seq
-    k_tps, b_tps = tok / statistics.median(times["kcap"]), tok / statistics.median(times["baseline"])
-    paired = [tb / tk for tk, tb in zip(times["kcap"], times["baseline"])]
+    k_tps, b_tps = tok / statistics.median(t_kcap), tok / statistics.median(t_base)
+    paired = [tb / tk for tk, tb in zip(t_kcap, t_base)]
     name = device_name(dev)
     peak = peak_flops(name) if dev.type == "cuda" else None
     flops = train_flops_per_token(model_cfg, seq)
