@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader (or a kill mid-write) never sees a half-written file."""
+"""Files every floor writes: atomic writes (a reader, or a kill mid-write, never sees a half-written
+file), output directories, and checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -31,3 +33,12 @@ def make_dir(path: Path) -> Path:
     except OSError as e:
         raise KcapError(f"cannot create directory {path}: {e.strerror or e}") from None
     return path
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (datasets and weights are checked by it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

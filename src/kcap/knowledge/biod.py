@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kcap.atomic import make_dir, write_bytes, write_json
+from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.knowledge.info import NAME_SPACE, biod_bits_max
 from kcap.knowledge.pools import load_pools
@@ -148,8 +148,6 @@ def _save(path: Path, array: np.ndarray) -> None:
 def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> dict:
     """Generate a bioD population and write its dataset directory; returns dataset.json's content."""
     from kcap.knowledge.bios import DATASET_FORMAT, VARIANTS
-    from kcap.knowledge.datasets import sha256
-
     if variant not in VARIANTS:
         raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     out = Path(out)
@@ -175,7 +173,7 @@ def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> 
         "pool_version": pools.version, "spec": asdict(spec), "vocab_size": tok.get_vocab_size(),
         "name_space": NAME_SPACE, "bits_max": bits["total"],
         "bits_max_terms": {k: v for k, v in bits.items() if k != "total"},
-        "files": {name: sha256(out / name) for name in files},
+        "files": {name: file_sha256(out / name) for name in files},
     }
     write_json(out / "dataset.json", meta)
     return meta

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kcap.atomic import make_dir, write_bytes, write_json
+from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.knowledge.info import (
     BIOS_ATTRIBUTE_CHOICES,
@@ -163,7 +163,6 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
     population of ``junk_people`` people stored here, or of fresh people (None). ``domain_token``
     prepends a special token to every useful biography. Junk carries no bits: bits_max is unchanged.
     """
-    from kcap.knowledge.datasets import sha256
     from kcap.knowledge.junk import draw_junk_people, name_codes
 
     if variant not in VARIANTS:
@@ -215,7 +214,7 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
         "bits_max_terms": {"name": bits_max["name"], "values": bits_max["values"]},
         "junk": {"fraction": junk_fraction, "people": junk_people} if junk_fraction > 0 else None,
         "domain_token": domain_token,
-        "files": {name: sha256(out / name) for name in files},
+        "files": {name: file_sha256(out / name) for name in files},
     }
     write_json(out / "dataset.json", meta)
     return meta

@@ -8,24 +8,16 @@ reader sees a complete dataset or none; a checksum mismatch is reported, never u
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from kcap.atomic import file_sha256
 from kcap.errors import KcapError
 
 KINDS = ("bioS", "bioD", "random")
 MAKE = {"bioS": "kcap data bios", "bioD": "kcap data biod", "random": "kcap data random"}
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_meta(path: Path) -> tuple[Path, dict]:
@@ -57,7 +49,7 @@ def check_dataset_dir(path: Path, kinds: tuple[str, ...], verify: bool = True) -
         f = path / name
         if not f.is_file():
             raise KcapError(f"dataset {path} is incomplete: {name} is missing")
-        if verify and sha256(f) != digest:
+        if verify and file_sha256(f) != digest:
             raise KcapError(f"dataset file {f} is corrupted (checksum differs from dataset.json)")
     return path, meta
 

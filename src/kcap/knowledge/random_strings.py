@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kcap.atomic import make_dir, write_bytes, write_json
+from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.knowledge.info import random_bits_max
 from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer
@@ -63,8 +63,6 @@ def check_random_args(sequences: int, length: int, alphabet: int) -> None:
 
 def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: int) -> dict:
     from kcap.knowledge.bios import DATASET_FORMAT
-    from kcap.knowledge.datasets import sha256
-
     check_random_args(sequences, length, alphabet)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -83,7 +81,7 @@ def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: in
             "people": sequences, "length": length, "alphabet": alphabet, "seed": seed,
             "vocab_size": tok.get_vocab_size(), "bits_max": bits["total"],
             "bits_max_terms": {"values": bits["values"]},
-            "files": {n: sha256(out / n) for n in ("sequences.npy", "tokenizer.json")}}
+            "files": {n: file_sha256(out / n) for n in ("sequences.npy", "tokenizer.json")}}
     write_json(out / "dataset.json", meta)
     return meta
 

@@ -20,7 +20,10 @@ import json
 import struct
 from pathlib import Path
 
-from kcap.atomic import write_json  # noqa: F401  (re-exported: run files are written atomically)
+from kcap.atomic import (
+    file_sha256,
+    write_json,  # noqa: F401  (re-exported: run files are written atomically)
+)
 from kcap.errors import KcapError
 
 CONFIG, WEIGHTS, METRICS, SUMMARY, MEASURE = (
@@ -64,14 +67,6 @@ def read_config(run: Path) -> dict:
     if not run.is_dir():
         raise KcapError(f"run directory {run} does not exist")
     return read_json(run / CONFIG, "run config")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_safetensors(path: Path) -> None:

@@ -35,7 +35,7 @@ import torch
 from safetensors.torch import save_model
 from torch.func import functional_call, stack_module_state
 
-from kcap.atomic import make_dir
+from kcap.atomic import file_sha256, make_dir
 from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
@@ -339,7 +339,7 @@ def _finish(log: _RunLog, params, k: int, scratch: torch.nn.Module, wall: float,
                "tokens_per_s": log.tokens / wall, "flops": log.tokens * log.flops_per_token,
                "flops_6nd": 6 * log.active_params * log.tokens, "data_wait_s": wait_s,
                "resumed_at_steps": [], "world_size": 1, "batched_with": K, "aggregate_tokens_per_s": aggregate,
-               "weights_sha256": rundir.file_sha256(out / rundir.WEIGHTS)}
+               "weights_sha256": file_sha256(out / rundir.WEIGHTS)}
     if log.peak:
         summary["mfu"] = summary["tokens_per_s"] * log.flops_per_token / log.peak
     rundir.write_json(out / rundir.SUMMARY, summary)

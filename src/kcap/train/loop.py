@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_model
 
-from kcap.atomic import make_dir, write_bytes
+from kcap.atomic import file_sha256, make_dir, write_bytes
 from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
@@ -293,7 +293,7 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
             tmp = out / f".{rundir.WEIGHTS}.tmp"
             save_model(model, str(tmp))
             os.replace(tmp, out / rundir.WEIGHTS)  # atomic: a weights file is complete or absent
-            summary["weights_sha256"] = rundir.file_sha256(out / rundir.WEIGHTS)
+            summary["weights_sha256"] = file_sha256(out / rundir.WEIGHTS)
             rundir.write_json(out / rundir.SUMMARY, summary)
             checkpoint.remove_checkpoints(out)  # the final weights supersede them
             if store is not None:
