@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from kcap.errors import KcapError
 from kcap.train.config import TrainConfig
 from kcap.train.precision import autocast, grad_scaler, resolve_precision
+from kcap.train.step import apply_gradients
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,7 @@ def make_ddp_step(model: torch.nn.Module, step_model: Callable, optimizer: torch
                     loss = step_model(x, y)
                 scaler.scale(loss * share).backward()
             loss_sum += loss.detach() * (share / dist.world)
-        if cfg.grad_clip > 0:
-            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        apply_gradients(params, optimizer, scaler, cfg.grad_clip)
         tdist.all_reduce(loss_sum)  # the global batch's mean loss, the same on every rank
         return loss_sum
 

@@ -60,13 +60,19 @@ def make_step(model: torch.nn.Module, step_model: Callable, optimizer: torch.opt
                 loss = step_model(x[i:i + micro], y[i:i + micro])
             scaler.scale(loss * share).backward()
             loss_sum += loss.detach() * share
-        if cfg.grad_clip > 0:
-            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        apply_gradients(params, optimizer, scaler, cfg.grad_clip)
         return loss_sum
 
     step.scaler = scaler  # its state goes into checkpoints (fp16 resume continues at the same scale)
     return step
+
+
+def apply_gradients(params: list[torch.Tensor], optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    grad_clip: float) -> None:
+    """The end of every step (single process or DDP): clip, AdamW step through the loss scaler, clear."""
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
