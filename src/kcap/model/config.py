@@ -17,6 +17,36 @@ from dataclasses import asdict, dataclass
 ARCHS = ("gpt2", "llama", "mistral")
 
 
+def shape_problem(arch: str, vocab_size: int, n_layer: int, n_head: int, d_model: int, max_seq: int,
+                  n_kv_head: int | None, mlp_ratio: int, n_expert: int, top_k: int,
+                  capacity_factor: float) -> str | None:
+    """What makes a model shape impossible, in one line naming the fields (None if it is fine).
+
+    The one home of the shape rules: ``GPTConfig`` raises it, and ``ModelSpec`` shows the same
+    message with the command line's option names."""
+    if arch not in ARCHS:
+        return f"arch must be one of {', '.join(ARCHS)}, got {arch!r}"
+    for name, v in (("vocab_size", vocab_size), ("n_layer", n_layer), ("n_head", n_head), ("d_model", d_model),
+                    ("max_seq", max_seq), ("top_k", top_k)):
+        if v < 1:
+            return f"{name} must be at least 1, got {v}"
+    if d_model % n_head or (d_model // n_head) % 2:  # rotary rotates pairs of dimensions
+        return f"d_model {d_model} must split into n_head {n_head} heads of even size"
+    if n_kv_head is not None and (n_kv_head < 1 or n_head % n_kv_head):
+        return f"n_kv_head {n_kv_head} must divide n_head {n_head}"
+    if mlp_ratio < 0:
+        return f"mlp_ratio must be 0 (no MLP) or more, got {mlp_ratio}"
+    if n_expert < 0 or n_expert == 1:
+        return f"n_expert must be 0 (dense) or at least 2, got {n_expert}"
+    if n_expert and top_k > n_expert:
+        return f"top_k {top_k} exceeds n_expert {n_expert}"
+    if n_expert and mlp_ratio == 0:
+        return "n_expert needs an MLP: mlp_ratio must be at least 1"
+    if capacity_factor <= 0:
+        return f"capacity_factor must be positive, got {capacity_factor}"
+    return None
+
+
 @dataclass
 class GPTConfig:
     vocab_size: int
@@ -41,27 +71,10 @@ class GPTConfig:
     norm_eps: float = 1e-5
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        for name in ("vocab_size", "n_layer", "n_head", "d_model", "max_seq", "top_k"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.n_head})")
-        if (self.d_model // self.n_head) % 2:
-            raise ValueError(f"head dim d_model/heads = {self.d_model // self.n_head} must be even for rotary")
-        if self.n_kv_head is not None and (self.n_kv_head < 1 or self.n_head % self.n_kv_head):
-            raise ValueError(f"n_kv_head ({self.n_kv_head}) must divide n_head ({self.n_head})")
-        if self.mlp_ratio < 0:
-            raise ValueError(f"mlp_ratio must be non-negative, got {self.mlp_ratio}")
-        if self.n_expert < 0 or self.n_expert == 1:
-            raise ValueError(f"n_expert must be 0 (dense) or at least 2, got {self.n_expert}")
-        if self.n_expert and self.top_k > self.n_expert:
-            raise ValueError(f"top_k ({self.top_k}) exceeds the number of experts ({self.n_expert})")
-        if self.n_expert and self.mlp_ratio == 0:
-            raise ValueError("a mixture of experts needs an MLP (mlp_ratio >= 1)")
-        if self.capacity_factor <= 0:
-            raise ValueError(f"capacity_factor must be positive, got {self.capacity_factor}")
+        problem = shape_problem(self.arch, self.vocab_size, self.n_layer, self.n_head, self.d_model, self.max_seq,
+                                self.n_kv_head, self.mlp_ratio, self.n_expert, self.top_k, self.capacity_factor)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def head_dim(self) -> int:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kcap.errors import KcapError
-from kcap.model.config import ARCHS, GPTConfig
+from kcap.model.config import ARCHS, GPTConfig, shape_problem
+
+# model config fields as the command line names them
+OPTIONS = {"n_layer": "--layers", "n_head": "--heads", "d_model": "--d-model", "n_kv_head": "--kv-heads",
+           "mlp_ratio": "--mlp-ratio", "n_expert": "--experts", "top_k": "--top-k",
+           "capacity_factor": "--capacity-factor"}
 
 
 @dataclass
@@ -34,26 +40,14 @@ class ModelSpec:
             return
         if self.arch not in ARCHS:
             raise KcapError(f"unknown --arch {self.arch!r}; available: {', '.join(ARCHS)} (or --hf-config)")
-        for name in ("layers", "heads", "d_model", "top_k"):
-            if getattr(self, name) < 1:
-                raise KcapError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.d_model % self.heads or (self.d_model // self.heads) % 2:
-            raise KcapError(f"--d-model {self.d_model} must split into --heads {self.heads} heads of even size")
         if self.kv_heads is None and self.arch == "mistral":
             # Mistral 7B shares each key/value head among 4 query heads
             self.kv_heads = self.heads // 4 if self.heads % 4 == 0 else 1
-        if self.kv_heads is not None and (self.kv_heads < 1 or self.heads % self.kv_heads):
-            raise KcapError(f"--kv-heads {self.kv_heads} must divide --heads {self.heads}")
-        if self.mlp_ratio < 0:
-            raise KcapError(f"--mlp-ratio must be 0 (no MLP) or more, got {self.mlp_ratio}")
-        if self.experts < 0 or self.experts == 1:
-            raise KcapError(f"--experts must be 0 (dense) or at least 2, got {self.experts}")
-        if self.experts and self.top_k > self.experts:
-            raise KcapError(f"--top-k {self.top_k} exceeds --experts {self.experts}")
-        if self.experts and self.mlp_ratio == 0:
-            raise KcapError("--experts needs an MLP: --mlp-ratio must be at least 1")
-        if self.capacity_factor <= 0:
-            raise KcapError(f"--capacity-factor must be positive, got {self.capacity_factor}")
+        # the shape rules live in model/config.py; their message is shown with this command's options
+        problem = shape_problem(self.arch, 1, self.layers, self.heads, self.d_model, 1, self.kv_heads,
+                                self.mlp_ratio, self.experts, self.top_k, self.capacity_factor)
+        if problem:
+            raise KcapError(re.sub(r"\b(" + "|".join(OPTIONS) + r")\b", lambda m: OPTIONS[m.group(1)], problem))
 
     def config(self, vocab_size: int, seq: int):
         """The full model config: a ``GPTConfig``, or an ``HFModelConfig`` with ``hf_config``."""
