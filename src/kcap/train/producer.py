@@ -32,25 +32,21 @@ class Producer(Generic[T]):
     def _run(self, source: Iterator[T]) -> None:
         try:
             for item in source:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                if not self._put(item):
                     return
-            self._put_final(_DONE)
+            self._put(_DONE)
         except BaseException as e:  # noqa: BLE001 -- handed to the consumer, raised there with its traceback
-            self._put_final(e)
+            self._put(e)
 
-    def _put_final(self, item: object) -> None:
+    def _put(self, item: object) -> bool:
+        """Queue ``item``, waiting for room; False if the consumer closed the producer meanwhile."""
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def __iter__(self) -> Producer[T]:
         return self
