@@ -29,20 +29,21 @@ def groupable(run: PlannedRun) -> bool:
 
 
 def _key(run: PlannedRun) -> tuple:
+    """``batch_key`` of the run's resolved config: its model config needs only the dataset's
+    vocabulary (no dry run, which would count the whole stream)."""
+    from kcap.knowledge.datasets import load_dataset
     from kcap.model.spec import ModelSpec
     from kcap.sweep.bindings import model_kwargs
     from kcap.train.batched import batch_key
-    from kcap.train.config import TrainConfig
-    from kcap.train.loop import train
 
-    config = train(run.dataset_dir, ModelSpec(**model_kwargs(run.model)), TrainConfig.from_dict(run.train),
-                   run.run_dir, dry_run=True)  # resolves the model config on the run's own dataset
-    return batch_key(config)
+    vocab = len(load_dataset(run.dataset_dir).vocab())
+    model = ModelSpec(**model_kwargs(run.model)).config(vocab, run.train["seq"]).to_dict()
+    return batch_key({"model": model, "train": run.train})
 
 
 def group_runs(runs: list[PlannedRun], size: int, interrupted: set[str] = frozenset()) -> list[list[PlannedRun]]:
     """The runs as jobs: lists of up to ``size`` compatible runs, in the runs' order (a group
-    starts where its first run stood); datasets must exist (the dry run reads them)."""
+    starts where its first run stood); datasets must exist (their vocabularies are read)."""
     if size <= 1:
         return [[r] for r in runs]
     jobs: list[list[PlannedRun]] = []
