@@ -12,21 +12,26 @@ from __future__ import annotations
 import os
 
 
-def run_one(run_dict: dict, workspace: str, threads: int | None = None, gpu: int | None = None,
-            resume: bool = True) -> dict:
-    """Train and measure one planned run; returns {"key", "state", "reason", "wall_s"}."""
+def _set_up(workspace: str, threads: int | None, gpu: int | None) -> None:
+    """The worker process's workspace, visible GPU (before torch starts) and CPU threads."""
     os.environ["KCAP_WORKSPACE"] = workspace  # the store and run dirs of the sweep, whatever the host
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    import time
-
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def run_one(run_dict: dict, workspace: str, threads: int | None = None, gpu: int | None = None,
+            resume: bool = True) -> dict:
+    """Train and measure one planned run; returns {"key", "state", "reason", "wall_s"}."""
+    _set_up(workspace, threads, gpu)
+    import time
 
     from kcap.sweep import ledger
     from kcap.sweep.plan import PlannedRun
 
-    if threads:
-        torch.set_num_threads(threads)
     run = PlannedRun.from_dict(run_dict)
     t0 = time.perf_counter()
     ledger.mark_running(run)
@@ -51,12 +56,8 @@ def run_group(run_dicts: list[dict], workspace: str, threads: int | None = None,
     single run goes through ``run_one``. One result per run, as ``run_one`` returns it."""
     if len(run_dicts) == 1:
         return [run_one(run_dicts[0], workspace, threads, gpu, resume)]
-    os.environ["KCAP_WORKSPACE"] = workspace
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    _set_up(workspace, threads, gpu)
     import time
-
-    import torch
 
     from kcap.model.spec import ModelSpec
     from kcap.sweep import ledger
@@ -66,8 +67,6 @@ def run_group(run_dicts: list[dict], workspace: str, threads: int | None = None,
     from kcap.train.config import TrainConfig
     from kcap.train.failure import failure_reason
 
-    if threads:
-        torch.set_num_threads(threads)
     runs = [PlannedRun.from_dict(d) for d in run_dicts]
     t0 = time.perf_counter()
     for run in runs:
