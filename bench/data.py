@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kcap.corpus.stream import BioStream
-from kcap.knowledge.bios import COL, load_bios, value_strings, write_bios
+from kcap.kinds.bios.data import load_bios, value_strings, write_bios
+from kcap.kinds.bios.stream import BioStream
+from kcap.knowledge.people import COL
 from kcap.knowledge.pools import PRONOUNS, SENTENCE_ATTRIBUTES, load_pools
 from kcap.knowledge.tokenizer import SEPARATOR, load_tokenizer
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 
-from kcap.corpus.stream import BioStream
 from kcap.demo import DEMO_SIZES
 from kcap.device import resolve_device
-from kcap.knowledge.bios import load_bios, write_bios
-from kcap.measure.evaluate import default_batch, measure_model
+from kcap.kinds.bios.data import load_bios, write_bios
+from kcap.kinds.bios.stream import BioStream
+from kcap.measure.evaluate import measure_model
+from kcap.measure.losses import default_batch
 from kcap.model.gpt import GPT, GPTConfig
 from kcap.model.params import param_breakdown
 

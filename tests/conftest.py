@@ -11,7 +11,7 @@ def _workspace(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def small_bios(tmp_path_factory):
-    from kcap.knowledge.bios import write_bios
+    from kcap.kinds.bios.data import write_bios
 
     path = tmp_path_factory.mktemp("data") / "bios200"
     write_bios(path, 200, seed=3)
@@ -23,7 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 @pytest.fixture(scope="session")
 def bios50(tmp_path_factory):
-    from kcap.knowledge.bios import write_bios
+    from kcap.kinds.bios.data import write_bios
 
     path = tmp_path_factory.mktemp("data") / "bios50"
     write_bios(path, 50, seed=1)
@@ -33,7 +33,7 @@ def bios50(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A tiny gpt2 trained until it stores real knowledge (~1/4 of bits_max), not in any store."""
-    from kcap.knowledge.bios import write_bios
+    from kcap.kinds.bios.data import write_bios
     from kcap.model.spec import ModelSpec
     from kcap.train.config import TrainConfig
     from kcap.train.loop import train

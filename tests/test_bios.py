@@ -5,18 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kcap.corpus.render import A, Atlas, render
-from kcap.corpus.stream import BioStream, fixed_choices
 from kcap.errors import KcapError
-from kcap.knowledge.bios import (
-    COL,
-    FIELDS,
-    field_sizes,
-    generate_people,
-    load_bios,
-    write_bios,
-)
-from kcap.knowledge.info import NAME_SPACE
+from kcap.kinds.bios.data import load_bios, write_bios
+from kcap.kinds.bios.render import A, Atlas, render
+from kcap.kinds.bios.stream import BioStream, fixed_choices
+from kcap.knowledge.people import COL, FIELDS, NAME_SPACE, field_sizes, generate_people
 from kcap.knowledge.pools import MONTHS, load_pools
 from kcap.knowledge.tokenizer import load_tokenizer
 
@@ -152,7 +145,7 @@ def test_dataset_errors(tmp_path, small_bios):
 
 
 def test_heldout_people_are_new_and_in_vocabulary(small_bios):
-    from kcap.knowledge.bios import heldout_people
+    from kcap.kinds.bios.data import heldout_people
 
     ds = load_bios(small_bios)
     held = heldout_people(ds.people, 300, seed=1)
@@ -166,7 +159,8 @@ def test_heldout_people_are_new_and_in_vocabulary(small_bios):
 
 
 def test_vocabulary_has_only_the_pronouns_of_genders_present():
-    from kcap.knowledge.bios import COL, used_words
+    from kcap.kinds.bios.data import used_words
+    from kcap.knowledge.people import COL
     from kcap.knowledge.pools import load_pools
 
     pools = load_pools()
@@ -182,8 +176,8 @@ def test_vocabulary_has_only_the_pronouns_of_genders_present():
 def test_length_table_counts_every_biography_as_rendering_does(tmp_path_factory, n, seed, domain, data_seed):
     """The stream is counted (total_tokens, resume's fast-forward) from fixed + template lengths;
     that must equal the rendered length for any population, template draw and domain token."""
-    from kcap.corpus.render import LengthTable, bio_lengths, draw_choices
-    from kcap.knowledge.bios import write_bios
+    from kcap.kinds.bios.data import write_bios
+    from kcap.kinds.bios.render import LengthTable, bio_lengths, draw_choices
 
     out = tmp_path_factory.mktemp("lt")
     write_bios(out, n, data_seed, "multi", domain_token=domain)
@@ -199,8 +193,8 @@ def test_length_table_counts_every_biography_as_rendering_does(tmp_path_factory,
 
 def test_total_tokens_in_threads_equals_the_rendered_stream(tmp_path, monkeypatch):
     """Rounds counted in parallel threads (as on a many-core machine) give the exact length."""
-    from kcap.corpus import stream as stream_mod
-    from kcap.knowledge.bios import write_bios
+    from kcap.kinds.bios import stream as stream_mod
+    from kcap.kinds.bios.data import write_bios
 
     monkeypatch.setattr(stream_mod, "CHUNK_PEOPLE", 64)  # several chunks per round, threads on
     monkeypatch.setattr(stream_mod.os, "cpu_count", lambda: 4)

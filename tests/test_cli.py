@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from kcap.knowledge.info import NAME_SPACE
+from kcap.knowledge.people import NAME_SPACE
 
 
 def kcap(*args, cwd=None):

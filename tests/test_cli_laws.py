@@ -91,7 +91,7 @@ def test_optimal_params_beyond_the_name_space_says_so():
 
 def test_optimal_people_solve_includes_name_bits():
     from kcap.cli_laws import _bios_people_for_bits
-    from kcap.knowledge.info import bios_bits_max
+    from kcap.kinds.bios.bits import bios_bits_max
 
     n = _bios_people_for_bits(2e6)
     assert bios_bits_max(n)["total"] == pytest.approx(2e6, rel=1e-9)

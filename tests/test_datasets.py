@@ -16,19 +16,22 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kcap.corpus.junk import PROVENANCE_BIT, JunkStream
 from kcap.corpus.stats import dataset_stats
-from kcap.corpus.stream import BioStream, make_stream
 from kcap.errors import KcapError
-from kcap.knowledge.biod import BioDSpec, load_biod, write_biod
-from kcap.knowledge.bios import COL, load_bios, write_bios
-from kcap.knowledge.datasets import load_dataset
-from kcap.knowledge.info import NAME_SPACE, biod_bits_max, bios_bits_max, random_bits_max
-from kcap.knowledge.junk import draw_junk_people, name_codes
+from kcap.kinds import load_dataset, make_stream
+from kcap.kinds.biod.bits import biod_bits_max
+from kcap.kinds.biod.data import BioDSpec, load_biod, write_biod
+from kcap.kinds.bios.bits import bios_bits_max
+from kcap.kinds.bios.data import load_bios, write_bios
+from kcap.kinds.bios.junk import PROVENANCE_BIT, JunkStream
+from kcap.kinds.bios.junk_people import draw_junk_people
+from kcap.kinds.bios.stream import BioStream
+from kcap.kinds.random_strings.bits import random_bits_max
+from kcap.kinds.random_strings.data import write_random
+from kcap.knowledge.people import COL, NAME_SPACE, name_codes
 from kcap.knowledge.pools import load_pools
-from kcap.knowledge.random_strings import write_random
 from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR
-from kcap.measure.evaluate import measure_dataset
+from kcap.measure.evaluate import measure_model
 
 PARAMS = {"total": 1000}
 
@@ -97,17 +100,17 @@ class Memorizer(Uniform):
 def _measured_docs(dataset):
     """The token sequences measurement feeds, one per person (rendered as measurement renders them)."""
     if dataset.kind == "bioD":
-        from kcap.corpus.biod import BioDAtlas, fixed_orders, render_biod
+        from kcap.kinds.biod.stream import BioDAtlas, fixed_orders, render_biod
 
         r = render_biod(BioDAtlas.build(dataset), dataset, np.arange(dataset.n_people), fixed_orders(dataset))
     elif dataset.kind == "random":
-        from kcap.corpus.random_strings import render_sequences, symbol_tokens
+        from kcap.kinds.random_strings.stream import render_sequences, symbol_tokens
 
         rows = render_sequences(dataset, symbol_tokens(dataset), dataset.vocab()[SEPARATOR], np.arange(dataset.n_people))
         return [list(r) for r in rows]
     else:
-        from kcap.corpus.render import render
-        from kcap.corpus.stream import fixed_choices
+        from kcap.kinds.bios.render import render
+        from kcap.kinds.bios.stream import fixed_choices
 
         s = BioStream(dataset, 1)
         t, o = fixed_choices(dataset, s.atlas)
@@ -119,7 +122,7 @@ def test_biod_terms_of_a_uniform_model(tmp_path):
     spec = BioDSpec(30, 2, 2, 5, 2, 7)
     ds = load_biod(write_biod(tmp_path / "d", spec, 1) and tmp_path / "d")
     V = len(ds.vocab())
-    r = measure_dataset(Uniform(V), ds, PARAMS)
+    r = measure_model(Uniform(V), ds, PARAMS)
     lnV = math.log(V)
     name_tokens = np.mean([len(d) - 1 - spec.attributes * (spec.chunks * spec.chunk_len + 3) for d in _measured_docs(ds)])
     assert r["name_loss"] == pytest.approx(name_tokens * lnV)
@@ -134,7 +137,7 @@ def test_biod_terms_of_a_uniform_model(tmp_path):
 
 def test_biod_memorizer_stores_bits_max_in_every_term(tmp_path):
     ds = load_biod(write_biod(tmp_path / "d", BioDSpec(40, 2, 2, 6, 2, 5), 2) and tmp_path / "d")
-    r = measure_dataset(Memorizer(len(ds.vocab()), _measured_docs(ds)), ds, PARAMS)
+    r = measure_model(Memorizer(len(ds.vocab()), _measured_docs(ds)), ds, PARAMS)
     assert r["name_loss"] == pytest.approx(math.log(40), rel=1e-5)  # p1 = ln N: which of N people
     assert r["value_loss"] == pytest.approx(0, abs=1e-4) and r["first_chunk_loss"] == pytest.approx(0, abs=1e-4)
     for term, v in ds.meta["bits_max_terms"].items():
@@ -147,7 +150,7 @@ def test_bios_memorizer_stores_bits_max_even_with_the_domain_token(tmp_path):
     docs = _measured_docs(ds)
     vocab = ds.vocab()
     assert all(d[:2] == [vocab[SEPARATOR], vocab[DOMAIN]] for d in docs)
-    r = measure_dataset(Memorizer(len(vocab), docs), ds, PARAMS)
+    r = measure_model(Memorizer(len(vocab), docs), ds, PARAMS)
     assert r["fraction_stored"] == pytest.approx(1.0, rel=1e-6)
 
 
@@ -155,10 +158,10 @@ def test_random_strings_uniform_scores_zero_and_memorizer_pays_only_which_string
     write_random(tmp_path / "r", 30, 12, 6, 0)
     ds = load_dataset(tmp_path / "r")
     V = len(ds.vocab())
-    u = measure_dataset(Uniform(V), ds, PARAMS)
+    u = measure_model(Uniform(V), ds, PARAMS)
     # uniform over the whole vocabulary (V > 6 symbols) is worse than uniform over the alphabet
     assert u["bits"] == pytest.approx(30 * 12 * (math.log2(6) - math.log2(V)))
-    m = measure_dataset(Memorizer(V, _measured_docs(ds)), ds, PARAMS)
+    m = measure_model(Memorizer(V, _measured_docs(ds)), ds, PARAMS)
     assert len({tuple(s) for s in ds.sequences.tolist()}) == 30
     assert m["bits"] == pytest.approx(30 * 12 * math.log2(6) - 30 * math.log2(30), rel=1e-6)
 

@@ -10,7 +10,7 @@ from test_cli import assert_one_line_error, kcap
 
 transformers = pytest.importorskip("transformers")
 
-from kcap.knowledge.bios import load_bios
+from kcap.kinds.bios.data import load_bios
 from kcap.measure.evaluate import load_run_model, measure_run
 from kcap.model.gpt import GPT, GPTConfig
 from kcap.model.hf import to_hf

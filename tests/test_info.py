@@ -2,13 +2,8 @@ import math
 
 import pytest
 
-from kcap.knowledge.info import (
-    ATTRIBUTE_SPACE,
-    BIOS_ATTRIBUTE_CHOICES,
-    NAME_SPACE,
-    bios_bits_max,
-)
-from kcap.measure.bits import bios_bits
+from kcap.kinds.bios.bits import ATTRIBUTE_SPACE, BIOS_ATTRIBUTE_CHOICES, bios_bits, bios_bits_max
+from kcap.knowledge.people import NAME_SPACE
 
 
 def test_spaces_match_science_md():

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from kcap.corpus.render import render
-from kcap.corpus.stream import BioStream, fixed_choices
-from kcap.knowledge.bios import load_bios
-from kcap.measure.evaluate import measure_model, token_losses
+from kcap.kinds.bios.data import load_bios
+from kcap.kinds.bios.render import render
+from kcap.kinds.bios.stream import BioStream, fixed_choices
+from kcap.measure.evaluate import measure_model
+from kcap.measure.losses import token_losses
 from kcap.model.gpt import GPT, GPTConfig
 from kcap.model.params import param_breakdown
 

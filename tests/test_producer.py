@@ -5,8 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from kcap.corpus.stream import make_stream
-from kcap.knowledge.datasets import load_dataset
+from kcap.kinds import load_dataset, make_stream
 from kcap.train.producer import Producer
 
 

@@ -28,8 +28,8 @@ def weights(run):
 
 
 def test_stream_fast_forward_matches_rendering_everything(small_bios, monkeypatch):
-    from kcap.corpus import stream as st
-    from kcap.knowledge.bios import load_bios
+    from kcap.kinds.bios import stream as st
+    from kcap.kinds.bios.data import load_bios
 
     monkeypatch.setattr(st, "CHUNK_PEOPLE", 37)  # several chunks per round, so chunks are skipped too
     ds = load_bios(small_bios)
@@ -44,11 +44,10 @@ def test_stream_fast_forward_matches_rendering_everything(small_bios, monkeypatc
 
 def test_batches_resume_at_any_step_for_every_dataset_kind(tmp_path):
     """stream.batches(start=k) is the uninterrupted stream's batches from k on, for every kind."""
-    from kcap.corpus.stream import make_stream
-    from kcap.knowledge.biod import BioDSpec, write_biod
-    from kcap.knowledge.bios import write_bios
-    from kcap.knowledge.datasets import load_dataset
-    from kcap.knowledge.random_strings import write_random
+    from kcap.kinds import load_dataset, make_stream
+    from kcap.kinds.biod.data import BioDSpec, write_biod
+    from kcap.kinds.bios.data import write_bios
+    from kcap.kinds.random_strings.data import write_random
 
     write_bios(tmp_path / "junk", 30, seed=1, junk_fraction=0.6, junk_people=20)
     write_bios(tmp_path / "fresh", 30, seed=1, junk_fraction=0.5, domain_token=True)

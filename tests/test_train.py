@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from kcap.knowledge.bios import load_bios
+from kcap.kinds.bios.data import load_bios
 from kcap.measure.evaluate import load_run_model, measure_model, measure_run
 from kcap.model.gpt import GPT
 from kcap.model.spec import ModelSpec
@@ -101,7 +101,7 @@ def test_store_migrates_a_version_1_store(tmp_path):
 
 def test_tiny_populations_train_and_measure(tmp_path):
     """N = 1 leaves no free name for a held-out set; N = 3 leaves fewer than asked for."""
-    from kcap.knowledge.bios import write_bios
+    from kcap.kinds.bios.data import write_bios
 
     for n in (1, 3):
         write_bios(tmp_path / f"d{n}", n, seed=0)

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kcap.cli_data import data_app
+from kcap.cli_data import make_data_app
 from kcap.cli_laws import fit_app, optimal
 from kcap.cli_sweep import sweep_app
 from kcap.errors import KcapError
@@ -23,7 +23,7 @@ app = typer.Typer(help="kcap: how many bits of knowledge does a language model s
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 plot_app = typer.Typer(help="Draw figures from the run store.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks against a plain baseline, measured in this process.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+app.add_typer(make_data_app(), name="data")
 app.add_typer(plot_app, name="plot")
 app.add_typer(fit_app, name="fit")
 app.add_typer(bench_app, name="bench")

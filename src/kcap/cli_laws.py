@@ -170,7 +170,7 @@ def optimal(
     typer.echo(f"  compute law ({law.get('source', fit)}): compute-optimal on {d:.4g} tokens "
                f"({d / params:.1f} tokens/param, C = {6 * params * d:.3g} FLOPs)")
     bits = ratio * params
-    from kcap.knowledge.info import NAME_SPACE
+    from kcap.knowledge.people import NAME_SPACE
 
     people = _bios_people_for_bits(bits)
     if people is None:
@@ -190,7 +190,8 @@ def _bios_people_for_bits(bits: float) -> float | None:
     so the root is unique."""
     from scipy.optimize import brentq
 
-    from kcap.knowledge.info import NAME_SPACE, bios_bits_max
+    from kcap.kinds.bios.bits import bios_bits_max
+    from kcap.knowledge.people import NAME_SPACE
 
     f = lambda n: bios_bits_max(n)["total"] - bits  # noqa: E731
     if bits <= 0:
@@ -247,8 +248,8 @@ def _tokens_per_biography() -> float:
     """Mean tokens per bioS biography in kcap's word tokenizer (separator included), measured."""
     import tempfile
 
-    from kcap.corpus.stream import BioStream
-    from kcap.knowledge.bios import load_bios, write_bios
+    from kcap.kinds.bios.stream import BioStream
+    from kcap.kinds.bios.data import load_bios, write_bios
 
     with tempfile.TemporaryDirectory() as tmp:
         write_bios(Path(tmp), 2000, seed=0)

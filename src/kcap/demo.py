@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kcap.knowledge.bios import write_bios
+from kcap.kinds.bios.data import write_bios
 from kcap.measure.evaluate import measure_run
 from kcap.model.spec import ModelSpec
 from kcap.report.capacity import capacity_plot

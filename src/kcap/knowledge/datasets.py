@@ -1,27 +1,28 @@
-"""Every knowledge dataset kind behind one loader: a directory with ``dataset.json`` (kind, sizes,
-``bits_max`` and its terms, checksums of the data files), ``tokenizer.json`` and numpy arrays.
+"""The dataset-directory format every kind shares: ``dataset.json`` (kind, sizes, ``bits_max`` and
+its terms, checksums of the data files), ``tokenizer.json`` and numpy arrays.
 
-Kinds: ``bioS`` (``kcap.knowledge.bios``), ``bioD`` (``kcap.knowledge.biod``) and ``random``
-(``kcap.knowledge.random_strings``). Files are written atomically, ``dataset.json`` last, so a
-reader sees a complete dataset or none; a checksum mismatch is reported, never used.
+Files are written atomically, ``dataset.json`` last, so a reader sees a complete dataset or none;
+a checksum mismatch is reported, never used. Which kinds exist, and which loader reads a
+directory, is the registry's business (``kcap.kinds``), not this file's.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from kcap.atomic import file_sha256
+from kcap.atomic import file_sha256, write_bytes
 from kcap.errors import KcapError
 
-KINDS = ("bioS", "bioD", "random")
-MAKE = {"bioS": "kcap data bios", "bioD": "kcap data biod", "random": "kcap data random"}
+DATASET_FORMAT = 1
+VARIANTS = ("multi", "simple")  # fresh rendering every exposure, or one fixed rendering
 
 
 def read_meta(path: Path) -> tuple[Path, dict]:
-    """A dataset directory's ``dataset.json``, checked to be readable and of a known kind."""
+    """A dataset directory's ``dataset.json``, checked to be readable and to name its kind and files."""
     path = Path(path)
     meta_path = path / "dataset.json"
     if not path.is_dir():
@@ -30,13 +31,11 @@ def read_meta(path: Path) -> tuple[Path, dict]:
         raise KcapError(f"{path} is not a kcap dataset: no dataset.json (make one with `kcap data ...`)")
     try:
         meta = json.loads(meta_path.read_text())
-        kind, files = meta["kind"], meta["files"]
-        if not isinstance(files, dict):
-            raise TypeError("files is not a mapping")
+        files = meta["files"]
+        if not isinstance(meta["kind"], str) or not isinstance(files, dict):
+            raise TypeError("kind is not a string or files is not a mapping")
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise KcapError(f"{meta_path} is corrupted ({e.__class__.__name__}: {e})") from None
-    if kind not in KINDS:
-        raise KcapError(f"{meta_path}: unknown dataset kind {kind!r} (known: {', '.join(KINDS)})")
     return path, meta
 
 
@@ -64,17 +63,21 @@ def load_array(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     return a
 
 
-def load_dataset(path: Path, verify: bool = True):
-    """Load any kcap dataset directory (bioS, bioD or random strings)."""
-    _, meta = read_meta(path)
-    if meta["kind"] == "bioS":
-        from kcap.knowledge.bios import load_bios
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Write one ``.npy`` file atomically."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_bytes(path, buf.getvalue())
 
-        return load_bios(path, verify)
-    if meta["kind"] == "bioD":
-        from kcap.knowledge.biod import load_biod
 
-        return load_biod(path, verify)
-    from kcap.knowledge.random_strings import load_random
+def check_out_dir(out: Path) -> Path:
+    """``--out`` as a dataset directory: absent or a directory."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise KcapError(f"--out {out} exists and is not a directory")
+    return out
 
-    return load_random(path, verify)
+
+def check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")

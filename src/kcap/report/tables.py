@@ -8,6 +8,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from kcap.kinds import get_kind
+
 console = Console()
 
 
@@ -25,17 +27,8 @@ def measure_table(r: dict) -> None:
     t = Table(title=f"{what}: {r.get('kind', 'bioS')}, {r['people']} people")
     for col in ("term", "loss (nats)", "accuracy", "bits stored"):
         t.add_column(col, justify="right" if col != "term" else "left")
-    terms = r["bits_terms"]
-    if "name_loss" in r:
-        t.add_row("name (p1)", f"{r['name_loss']:.3f}", "", f"{terms['name']:.0f}")
-    for a, v in r.get("attributes", {}).items():
-        t.add_row(a, f"{v['loss']:.3f}", f"{v['accuracy']:.1%}", f"{v['bits']:.0f}" if "bits" in v else "")
-    if r.get("kind") == "bioD":
-        t.add_row("values (p2')", f"{r['value_loss']:.3f}", "", f"{terms['values']:.0f}")
-        t.add_row("diversity (p3)", f"{r['first_chunk_loss']:.3f}", "", f"{terms['diversity']:.0f}")
-    if r.get("kind") == "random":
-        t.add_row("symbols (loss per sequence)", f"{r['value_loss']:.3f}", f"{r['symbol_accuracy']:.1%}",
-                  f"{terms['values']:.0f}")
+    for row in get_kind(r.get("kind", "bioS")).table_rows(r):  # each kind names its own terms
+        t.add_row(*row)
     console.print(t)
     b = r["params_breakdown"]
     parts = ", ".join(f"{k} {_si(b[k])}" for k in ("embedding", "attention", "mlp", "norms", "output"))

@@ -6,11 +6,12 @@ keeps a second copy of the rules), all before any run starts.
 from __future__ import annotations
 
 import re
+from dataclasses import MISSING, fields
 
 from kcap.errors import KcapError
+from kcap.kinds import get_kind
 from kcap.sweep.schema import SpecError
 
-JUNK_PARAMS = {"fraction": "junk_fraction", "people": "junk_people", "domain_token": "domain_token"}
 # model extras and the value that means "the plain model" (kv_heads: one per head)
 NEUTRAL = {"mlp_ratio": 4, "experts": 0, "top_k": 1, "capacity_factor": 1.25, "tied": True}
 EXTRAS = ("kv_heads", *NEUTRAL)
@@ -19,53 +20,24 @@ EXTRAS = ("kv_heads", *NEUTRAL)
 def dataset_writer(kind: str):
     """A function ``write(out, data)`` that generates a dataset of this kind from the spec's
     ``data`` parameters."""
-    if kind == "bioS":
-        from kcap.knowledge.bios import write_bios
-
-        def write(out, d):
-            junk = {JUNK_PARAMS[k]: v for k, v in d.get("junk", {}).items()}
-            return write_bios(out, d["people"], d["seed"], d["variant"], **junk)
-
-        return write
-    if kind == "bioD":
-        from kcap.knowledge.biod import write_biod
-
-        return lambda out, d: write_biod(out, biod_spec(d), d["seed"], d["variant"])
-    if kind == "random":
-        from kcap.knowledge.random_strings import write_random
-
-        return lambda out, d: write_random(out, d["people"], d["random"]["length"], d["random"]["alphabet"],
-                                           d["seed"])
-    raise SpecError("data.kind", f"unknown dataset kind {kind!r}")
-
-
-def biod_spec(d: dict):
-    """The bioD(N, K, C, D, L, T) of a spec's data, checked by kcap's own BioDSpec."""
-    from kcap.knowledge.biod import BioDSpec
-
-    return BioDSpec(people=d["people"], **d["biod"])
+    return get_kind(kind).write
 
 
 def check_data(d: dict, where: str) -> None:
-    """The kind-specific data parameters are complete and valid (before anything is generated)."""
-    kind = d["kind"]
-    need = {"bioD": ("biod", ("attributes", "chunks", "diversity", "chunk_len", "alphabet")),
-            "random": ("random", ("length", "alphabet"))}.get(kind)
-    if need is None:
-        return
-    sub, keys = need
-    missing = [k for k in keys if k not in d.get(sub, {})]
-    if missing:
-        raise SpecError(f"{where}data.{sub}", f"kind {kind} needs {', '.join(missing)}")
+    """The kind-specific data parameters are complete and valid (before anything is generated),
+    by the kind's own checks."""
+    kind = get_kind(d["kind"])
+    sub = kind.spec_section
+    if sub and kind.spec_params is not None:
+        required = [f.name for f in fields(kind.spec_params)
+                    if f.default is MISSING and f.default_factory is MISSING and f.name not in kind.spec_shared]
+        missing = [k for k in required if k not in d.get(sub, {})]
+        if missing:
+            raise SpecError(f"{where}data.{sub}", f"kind {kind.name} needs {', '.join(missing)}")
     try:
-        if kind == "bioD":
-            biod_spec(d)
-        else:
-            from kcap.knowledge.random_strings import check_random_args
-
-            check_random_args(d["people"], d["random"]["length"], d["random"]["alphabet"])
+        kind.check(d)
     except KcapError as e:
-        raise SpecError(f"{where}data.{sub}", str(e)) from None
+        raise SpecError(f"{where}data" + (f".{sub}" if sub else ""), str(e)) from None
 
 
 def is_neutral(size: dict, key: str) -> bool:

@@ -14,7 +14,7 @@ def ensure_dataset(run) -> bool:
 
     It is written into a private directory and renamed into place, so a reader never sees a
     partial dataset and two sweeps generating the same one at once both end with one copy."""
-    from kcap.knowledge.datasets import load_dataset
+    from kcap.kinds import load_dataset
 
     final = run.dataset_dir
     if (final / "dataset.json").is_file():

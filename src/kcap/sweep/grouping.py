@@ -31,7 +31,7 @@ def groupable(run: PlannedRun) -> bool:
 def _key(run: PlannedRun) -> tuple:
     """``batch_key`` of the run's resolved config: its model config needs only the dataset's
     vocabulary (no dry run, which would count the whole stream)."""
-    from kcap.knowledge.datasets import load_dataset
+    from kcap.kinds import load_dataset
     from kcap.model.spec import ModelSpec
     from kcap.sweep.bindings import model_kwargs
     from kcap.train.batched import batch_key

@@ -15,21 +15,18 @@ import itertools
 import json
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from kcap.errors import KcapError
+from kcap.kinds import KINDS, get_kind
 from kcap.store.workspace import workspace_dir
 from kcap.sweep import bindings
 from kcap.sweep.ladder import derive_sizes
 from kcap.sweep.schema import SpecError
 from kcap.train.config import TrainConfig
 
-DATA_DEFAULTS = {"kind": "bioS", "variant": "multi", "seed": 0}
-SAMPLE_PEOPLE = 20_000
+DATA_DEFAULTS = {"kind": "bioS", "seed": 0}  # variant: the kind's first
 # spec train keys that are not TrainConfig fields: they travel as run options
 RUN_OPTIONS = ("track_bits",)
 
@@ -102,16 +99,16 @@ def _set(tree: dict, path: tuple, value) -> None:
 def _dataset_params(data: dict, where: str) -> dict:
     from kcap.knowledge.pools import POOL_VERSION
 
-    d = {**DATA_DEFAULTS, **data}
-    for sub, kind in (("biod", "bioD"), ("random", "random"), ("junk", "bioS")):
-        if sub in d and d["kind"] != kind:
-            raise SpecError(f"{where}data.{sub}", f"applies to data.kind {kind}, not {d['kind']}")
-    if d["kind"] == "random":
-        if "variant" in data:
-            raise SpecError(f"{where}data.variant", "random strings have no variant")
-        d["variant"] = "plain"
-    else:
-        d["pool_version"] = POOL_VERSION  # names (and bioS attributes) come from the pools
+    kind = get_kind(data.get("kind", DATA_DEFAULTS["kind"]))
+    d = {**DATA_DEFAULTS, "variant": kind.variants[0], **data}
+    for other in KINDS.values():  # another kind's section is a mistake, not a silent no-op
+        if other.spec_section and other.spec_section in d and other is not kind:
+            raise SpecError(f"{where}data.{other.spec_section}", f"applies to data.kind {other.name}, not {kind.name}")
+    if "variant" in data and d["variant"] not in kind.variants:
+        raise SpecError(f"{where}data.variant", f"{kind.name} has no variant {d['variant']!r}"
+                        + (f" (choose from {', '.join(kind.variants)})" if len(kind.variants) > 1 else ""))
+    if kind.uses_pools:  # a dataset made from the pools is another dataset when they change
+        d["pool_version"] = POOL_VERSION
     bindings.check_data(d, where)
     return d
 
@@ -148,19 +145,6 @@ def expand(tree: dict) -> list[PlannedRun]:
     return list(runs.values())
 
 
-def _data_tags(d: dict) -> list[str]:
-    """What a run's name says about its data beyond N: kind, variant, junk (bioS multi: nothing)."""
-    tags = [] if d["kind"] == "bioS" else [d["kind"]]
-    if d["variant"] == "simple":
-        tags.append("simple")
-    junk = d.get("junk", {})
-    if junk.get("fraction"):
-        tags.append(f"junk{junk['fraction']:g}" + (f"x{junk['people']}" if "people" in junk else ""))
-    if junk.get("domain_token"):
-        tags.append("domain")
-    return tags
-
-
 def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, label: str | None,
              tags: list[str]) -> PlannedRun:
     data = _dataset_params(point["data"], where)
@@ -183,7 +167,7 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
     quantize = measure.get("quantize", "none")
     measure = {"enabled": measure.get("enabled", True), "quantize": quantize if isinstance(quantize, list) else [quantize]}
     parts = [label, model["name"]] if label else [model["name"]]
-    name = "-".join(parts + _data_tags(data) + [f"N{data['people']}", f"E{train['exposures']}", f"s{seed}"] + tags)
+    name = "-".join(parts + get_kind(data["kind"]).name_tags(data) + [f"N{data['people']}", f"E{train['exposures']}", f"s{seed}"] + tags)
     return PlannedRun(key=key, name=name, data=data, dataset_key=_hash(data), model=model, train=train,
                       options=options, measure=measure, origin=where.rstrip("."))
 
@@ -199,62 +183,6 @@ def _check_device(cfg: TrainConfig, where: str) -> None:
         raise SpecError(f"{where}train.device", f"{cfg.device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
     if cfg.precision == "fp16" and dev.type != "cuda":
         raise SpecError(f"{where}train.precision", f"fp16 needs a CUDA device, not {cfg.device}")
-
-
-@lru_cache(maxsize=64)
-def _bios_stats(people: int, seed: int, full_vocab: bool) -> tuple[int, float, int]:
-    """(vocabulary size, mean biography tokens, longest possible biography) of a bioS population,
-    from the population itself up to SAMPLE_PEOPLE people, else from a sample of that size.
-    ``full_vocab``: the dataset's vocabulary holds every pool word (fresh junk people)."""
-    from kcap.corpus.render import Atlas, bio_lengths, draw_choices
-    from kcap.knowledge.bios import all_words, generate_people, used_words
-    from kcap.knowledge.pools import load_pools
-    from kcap.knowledge.tokenizer import build_tokenizer
-
-    pools = load_pools()
-    pop = generate_people(min(people, SAMPLE_PEOPLE), seed, pools)
-    words = used_words(pop, pools) | (all_words(pools) if full_vocab else set())
-    vocab = build_tokenizer(words).get_vocab()
-    atlas = Atlas.build(pools, vocab)
-    templates, _ = draw_choices(np.random.default_rng(seed), len(pop), atlas.n_templates)
-    return len(vocab), float(bio_lengths(atlas, pop, templates).mean()), atlas.max_bio_tokens()
-
-
-@lru_cache(maxsize=64)
-def _name_stats(people: int, seed: int) -> tuple[int, float, int]:
-    """(distinct name words, mean and longest full-name tokens) of a population's names (sampled)."""
-    from kcap.knowledge.bios import generate_people
-    from kcap.knowledge.pools import load_pools
-    from kcap.knowledge.tokenizer import split_words
-
-    pools = load_pools()
-    pop = generate_people(min(people, SAMPLE_PEOPLE), seed, pools)
-    tables = (pools.first_names, pools.middle_names, pools.last_names)
-    lens = [np.array([len(split_words(t)) for t in table]) for table in tables]
-    words = {w for j, table in enumerate(tables) for i in np.unique(pop[:, j]).tolist() for w in split_words(table[i])}
-    mean = float(sum(lens[j][pop[:, j].astype(np.int64)].mean() for j in range(3)))
-    return len(words), mean, int(sum(x.max() for x in lens))
-
-
-def _stream_stats(d: dict) -> tuple[int, float, int, float]:
-    """(vocabulary, mean and longest document tokens, useful share of the stream) of a dataset."""
-    if d["kind"] == "random":
-        length, alphabet = d["random"]["length"], d["random"]["alphabet"]
-        return min(alphabet, d["people"] * length) + 2, length + 1.0, length + 1, 1.0
-    if d["kind"] == "bioD":
-        b = d["biod"]
-        words, mean_name, max_name = _name_stats(d["people"], d["seed"])
-        sentences = b["attributes"] * (b["chunks"] * b["chunk_len"] + 3)  # "attr : value ." per attribute
-        symbols = min(b["alphabet"], b["attributes"] * b["diversity"] * b["chunk_len"])
-        vocab = 2 + 2 + b["attributes"] + symbols + words  # specials, ":" ".", attribute words
-        return vocab, 1 + mean_name + sentences, 1 + max_name + sentences, 1.0
-    junk = d.get("junk", {})
-    fraction = junk.get("fraction", 0.0)
-    vocab, mean_len, longest = _bios_stats(d["people"], d["seed"], fraction > 0 and "people" not in junk)
-    if "people" in junk:  # a fixed junk population adds its own words (as many as that many more people)
-        vocab = _bios_stats(d["people"] + junk["people"], d["seed"], False)[0]
-    domain = int(bool(junk.get("domain_token")))
-    return vocab + domain, mean_len + domain, longest + domain, 1 - fraction
 
 
 @contextmanager
@@ -284,7 +212,7 @@ def estimate(run: PlannedRun) -> dict:
     from kcap.model.spec import ModelSpec
 
     d, t = run.data, run.train
-    vocab, mean_len, longest, useful = _stream_stats(d)
+    vocab, mean_len, longest, useful = astuple(get_kind(d["kind"]).estimate(d))
     if t["seq"] < longest:
         raise SpecError(f"{run.origin + '.' if run.origin else ''}train.seq",
                         f"{t['seq']} is shorter than a biography can be ({longest} tokens)")

@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from kcap.errors import KcapError
-from kcap.knowledge.info import NAME_SPACE
+from kcap.kinds import KINDS
+from kcap.knowledge.people import NAME_SPACE
 
 
 class SpecError(KcapError):
@@ -57,8 +58,40 @@ def _float(lo=None, hi=None, **kw) -> Leaf:
     return Leaf(float, lo, hi, **kw)
 
 
+def leaves_of(cls: type, skip: tuple[str, ...] = ()) -> dict[str, Leaf]:
+    """The leaves of a dataclass's fields: type from the annotation, bounds and choices from the
+    field's metadata (``min``, ``max``, ``max_open``, ``choices``, ``nullable``)."""
+    import typing
+    from dataclasses import fields
+
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        base = [t for t in typing.get_args(hints[f.name]) if t is not type(None)] or [hints[f.name]]
+        m = f.metadata
+        out[f.name] = Leaf(base[0], m.get("min"), m.get("max"), hi_open=m.get("max_open", False),
+                           choices=m.get("choices"), nullable=m.get("nullable", False))
+    return out
+
+
+def data_section() -> dict[str, Any]:
+    """The ``data`` section: keys every kind shares, then each registered kind's own section."""
+    variants = tuple(dict.fromkeys(v for k in KINDS.values() for v in k.variants if len(k.variants) > 1))
+    section: dict[str, Any] = {
+        "kind": Leaf(str, choices=tuple(KINDS)),
+        "people": _int(1, NAME_SPACE),
+        "variant": Leaf(str, choices=variants),  # kinds with one variant (random strings) take none
+        "seed": _int(0),
+    }
+    for kind in KINDS.values():
+        if kind.spec_section:
+            section[kind.spec_section] = leaves_of(kind.spec_params, skip=kind.spec_shared)
+    return section
+
+
 ARCHS = ("gpt2", "llama", "mistral")
-KINDS = ("bioS", "bioD", "random")
 QUANTIZE = ("none", "int8", "int4")
 
 SIZE = {  # one model size; the ladder derives sizes from a base (see ladder.py): sizes vary by ladder, not grid
@@ -78,22 +111,7 @@ SIZE = {  # one model size; the ladder derives sizes from a base (see ladder.py)
 SCHEMA: dict[str, Any] = {
     "name": Leaf(str, axis=False),
     "description": Leaf(str, axis=False),
-    "data": {
-        "kind": Leaf(str, choices=KINDS),
-        "people": _int(1, NAME_SPACE),
-        "variant": Leaf(str, choices=("multi", "simple")),  # random strings have none
-        "seed": _int(0),
-        "junk": {  # SCIENCE.md §1: a fraction of training tokens from an unrelated population
-            "fraction": _float(0, 1, hi_open=True),
-            "people": _int(1, NAME_SPACE),
-            "domain_token": Leaf(bool),
-        },
-        "biod": {  # bioD(N, K, C, D, L, T): K attributes, values of C chunks from D strings of L symbols of T
-            "attributes": _int(1), "chunks": _int(1), "diversity": _int(1), "chunk_len": _int(1),
-            "alphabet": _int(2),
-        },
-        "random": {"length": _int(1), "alphabet": _int(2)},  # random strings: N sequences of S symbols of V
-    },
+    "data": data_section(),  # kind sections from the registry: junk (bioS), biod, random
     "model": {
         "arch": Leaf(str, choices=ARCHS),
         "base": SIZE,
@@ -247,6 +265,7 @@ def parse_spec_text(text: str, source: str = "spec") -> dict:
         raise SpecError("", f"{source}: a spec must be a mapping (data:, model:, train:, ...), "
                             f"got {type(raw).__name__}")
     runs = raw.pop("runs", None) if "runs" in raw else None
+    SCHEMA["data"] = RUN_ENTRY["data"] = data_section()  # kinds registered since import count too
     tree = check(raw, SCHEMA)
     if runs is not None:
         if not isinstance(runs, list) or not runs:

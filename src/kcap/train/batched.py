@@ -36,10 +36,9 @@ from safetensors.torch import save_model
 from torch.func import functional_call, stack_module_state
 
 from kcap.atomic import file_sha256, make_dir
-from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
-from kcap.knowledge.datasets import load_dataset
+from kcap.kinds import load_dataset, make_stream
 from kcap.model.build import build_model, config_from_dict
 from kcap.model.flops import peak_flops
 from kcap.model.spec import ModelSpec

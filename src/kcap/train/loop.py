@@ -28,10 +28,9 @@ import torch
 from safetensors.torch import save_model
 
 from kcap.atomic import file_sha256, make_dir, write_bytes
-from kcap.corpus.stream import make_stream
 from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
-from kcap.knowledge.datasets import load_dataset
+from kcap.kinds import load_dataset, make_stream
 from kcap.model.build import build_model
 from kcap.model.flops import peak_flops, train_flops_per_token
 from kcap.model.params import param_breakdown

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kcap.corpus.render import draw_choices, render
-from kcap.corpus.stream import CHUNK_PEOPLE, BioStream, n_windows, windows
-from kcap.knowledge.junk import draw_junk_people, name_codes
+from kcap.corpus.windows import CHUNK_PEOPLE, WindowedStream, n_windows, windows
+from kcap.kinds.bios.junk_people import draw_junk_people
+from kcap.kinds.bios.render import Atlas, draw_choices, render
+from kcap.kinds.bios.stream import BioStream
+from kcap.knowledge.people import name_codes
 from kcap.knowledge.pools import load_pools
 
 _JUNK_STREAM = 0x4A4B  # RNG stream id of junk renderings
@@ -45,7 +47,7 @@ class _Rows:
 
 
 @dataclass
-class JunkStream:
+class JunkStream(WindowedStream):
     """E exposures of a bioS dataset's useful people, mixed window by window with junk."""
 
     useful: BioStream
@@ -60,8 +62,6 @@ class JunkStream:
         self._taken = np.sort(name_codes(self.useful.dataset.people))
         self._pools = load_pools(self.useful.dataset.meta["pool_version"])
         # junk never carries the domain token: render it with an atlas that has none
-        from kcap.corpus.render import Atlas
-
         ds = self.useful.dataset
         self._atlas = Atlas.build(self._pools, ds.vocab(), domain=False) if ds.domain_token else self.useful.atlas
 
@@ -140,3 +140,21 @@ class JunkStream:
                 xj, yj = junk.take(len(i) - k)
                 x[~is_useful], y[~is_useful] = xj, (yj & (PROVENANCE_BIT - 1)) if provenance else yj
             yield x, y
+
+    def stream_stats(self, exposures: int, seq: int, batch: int = 256) -> dict:
+        """Useful and junk tokens (as training targets), junk share, windows and windows that mix
+        both, measured by a real pass over the training batches with junk tokens tagged on their
+        way through the same windowing code the loop uses: not assumed."""
+        useful = junk = mixed = n_rows = junk_windows = 0
+        for x, y in self.batches(seq, batch, provenance=True):
+            is_junk = (x & PROVENANCE_BIT) != 0
+            target = y >= 0
+            useful += int((~is_junk & target).sum())
+            junk += int((is_junk & target).sum())
+            row_junk = is_junk.any(axis=1)
+            mixed += int((row_junk & (~is_junk & target).any(axis=1)).sum())
+            n_rows += len(x)
+            junk_windows += int(row_junk.sum())
+        return {"exposures": exposures, "seq": seq, "windows": n_rows, "junk_windows": junk_windows,
+                "useful_tokens": useful, "junk_tokens": junk, "junk_fraction": junk / (useful + junk),
+                "mixed_windows": mixed}

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kcap.knowledge.bios import COL, value_strings
+from kcap.corpus.gather import Rendered, gather_ranges
+from kcap.kinds.bios.data import value_strings
+from kcap.knowledge.people import COL
 from kcap.knowledge.pools import PRONOUNS, SENTENCE_ATTRIBUTES, Pools
 from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR, UNKNOWN, split_words
 
@@ -116,21 +118,6 @@ class Atlas:
                                                         "working_city")))
         names = sum(self.length[k].max() for k in ("first", "middle", "last"))
         return int(self.lead_len + templates + values + names + (N_ATTR - 1) * self.length["pronoun"].max())
-
-
-@dataclass
-class Rendered:
-    """A batch of rendered biographies: flat tokens plus per-biography offsets and spans.
-
-    All spans are (start, length) in token positions *within* each biography, whose position 0 is
-    the separator that precedes it.
-    """
-
-    tokens: np.ndarray  # int32, all biographies concatenated, each starting with the separator
-    offsets: np.ndarray  # (B+1,) start of each biography in ``tokens``
-    name_span: np.ndarray | None = None  # (B, 2)
-    value_spans: np.ndarray | None = None  # (B, 6, 2) by SENTENCE_ATTRIBUTES order
-    gender_pos: np.ndarray | None = None  # (B,) position of the first pronoun (his/her/He/She)
 
 
 def draw_templates(rng: np.random.Generator, count: int, n_templates: int) -> np.ndarray:
@@ -237,14 +224,6 @@ class LengthTable:
         """Lengths of the biographies of people ``idx`` rendered with ``templates`` (B, N_ATTR)."""
         g = self.gender[idx].astype(np.int64)[:, None]
         return self.fixed[idx] + self.template[np.arange(N_ATTR)[None, :], templates, g].sum(axis=1)
-
-
-def gather_ranges(source: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenate source[s:s+l] for every (s, l), vectorized."""
-    lengths = lengths.ravel()
-    out_start = np.cumsum(lengths) - lengths
-    idx = np.repeat(starts.ravel() - out_start, lengths) + np.arange(int(lengths.sum()))
-    return source[idx]
 
 
 def render(atlas: Atlas, people: np.ndarray, templates: np.ndarray, order: np.ndarray,

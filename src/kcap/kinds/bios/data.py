@@ -1,13 +1,12 @@
 """bioS populations (SCIENCE.md §1): N people with distinct names and uniform random attributes.
 
-A population is an (N, 11) uint16 array of pool indices, one column per field below. Nothing here
-renders text: ``kcap.corpus`` turns people into token streams. The dataset directory holds
+A population is an (N, 11) uint16 array of pool indices (``kcap.knowledge.people``). Nothing here
+renders text: ``render.py`` and ``stream.py`` turn people into token streams. The dataset directory holds
 ``people.npy``, ``tokenizer.json`` and ``dataset.json``; the same arguments give the same bytes.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,67 +14,21 @@ import numpy as np
 
 from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
-from kcap.knowledge.info import (
-    BIOS_ATTRIBUTE_CHOICES,
-    NAME_SPACE,
-    attribute_bits,
-    bios_bits_max,
+from kcap.kinds.bios.bits import BIOS_ATTRIBUTE_CHOICES, attribute_bits, bios_bits_max
+from kcap.kinds.bios.junk_people import draw_junk_people
+from kcap.knowledge.datasets import (
+    DATASET_FORMAT,
+    check_dataset_dir,
+    check_out_dir,
+    check_variant,
+    load_array,
+    save_array,
 )
-from kcap.knowledge.pools import (
-    DAYS,
-    MONTHS,
-    PRONOUNS,
-    SENTENCE_ATTRIBUTES,
-    YEARS,
-    Pools,
-    load_pools,
-)
-from kcap.knowledge.tokenizer import (
-    DOMAIN,
-    SEPARATOR,
-    build_tokenizer,
-    load_tokenizer,
-    split_words,
-)
+from kcap.knowledge.people import COL, FIELDS, NAME_SPACE, generate_people, name_codes
+from kcap.knowledge.pools import DAYS, MONTHS, PRONOUNS, SENTENCE_ATTRIBUTES, YEARS, Pools, load_pools
+from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR, build_tokenizer, load_tokenizer, split_words
 
-FIELDS = ("first", "middle", "last", "month", "day", "year",
-          "birth_city", "university", "major", "employer", "gender")
-COL = {f: i for i, f in enumerate(FIELDS)}
-VARIANTS = ("multi", "simple")
-DATASET_FORMAT = 1
 JUNK_POPULATION = 0x4A554E4B  # 'JUNK': RNG stream id of the fixed junk population
-
-
-def field_sizes(pools: Pools) -> dict[str, int]:
-    return {"first": len(pools.first_names), "middle": len(pools.middle_names),
-            "last": len(pools.last_names), "month": len(MONTHS), "day": len(DAYS),
-            "year": len(YEARS), "birth_city": len(pools.cities),
-            "university": len(pools.universities), "major": len(pools.majors),
-            "employer": len(pools.companies), "gender": 2}
-
-
-def generate_people(people: int, seed: int, pools: Pools | None = None) -> np.ndarray:
-    """Draw ``people`` persons with distinct full names and independent uniform attributes."""
-    pools = pools or load_pools()
-    sizes = field_sizes(pools)
-    if people < 1:
-        raise KcapError(f"--people must be at least 1, got {people}")
-    if seed < 0:
-        raise KcapError(f"--seed must be non-negative, got {seed}")
-    if people > NAME_SPACE:
-        raise KcapError(f"--people {people} exceeds the {NAME_SPACE} distinct full names available")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6B636170]))  # 'kcap'
-    out = np.empty((people, len(FIELDS)), dtype=np.uint16)
-    # Distinct names: sample name indices without replacement from the N0 = 400*400*1000 space,
-    # then decode each index into (first, middle, last).
-    name_idx = rng.choice(NAME_SPACE, size=people, replace=False)
-    mid_last = sizes["middle"] * sizes["last"]
-    out[:, COL["first"]] = name_idx // mid_last
-    out[:, COL["middle"]] = (name_idx // sizes["last"]) % sizes["middle"]
-    out[:, COL["last"]] = name_idx % sizes["last"]
-    for f in FIELDS[3:]:
-        out[:, COL[f]] = rng.integers(0, sizes[f], size=people, dtype=np.uint16)
-    return out
 
 
 def value_strings(pools: Pools) -> dict[str, tuple[str, ...]]:
@@ -163,10 +116,7 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
     population of ``junk_people`` people stored here, or of fresh people (None). ``domain_token``
     prepends a special token to every useful biography. Junk carries no bits: bits_max is unchanged.
     """
-    from kcap.knowledge.junk import draw_junk_people, name_codes
-
-    if variant not in VARIANTS:
-        raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    check_variant(variant)
     if not 0 <= junk_fraction < 1:
         raise KcapError(f"--junk-fraction must be in [0, 1), got {junk_fraction}")
     if junk_people is not None:
@@ -178,20 +128,18 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
             raise KcapError(f"--people + --junk-people exceed the {NAME_SPACE} distinct full names available")
     pools = load_pools()
     pop = generate_people(people, seed, pools)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise KcapError(f"--out {out} exists and is not a directory")
+    out = check_out_dir(out)
     make_dir(out)
     # every file is written atomically, dataset.json last: a reader sees a complete dataset or none
     files = ["people.npy", "tokenizer.json"]
-    _save(out / "people.npy", pop)
+    save_array(out / "people.npy", pop)
     words = used_words(pop, pools)
     if junk_fraction > 0 and junk_people is None:  # fresh junk can use any pool entry
         words |= all_words(pools)
     elif junk_fraction > 0:
         rng = np.random.default_rng(np.random.SeedSequence([seed, JUNK_POPULATION]))
         junk = draw_junk_people(junk_people, np.sort(name_codes(pop)), rng, pools, distinct=True)
-        _save(out / "junk.npy", junk)
+        save_array(out / "junk.npy", junk)
         files.append("junk.npy")
         words |= used_words(junk, pools)
     tok = build_tokenizer(words, extra_specials=(DOMAIN,) if domain_token else ())
@@ -220,16 +168,8 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
     return meta
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    write_bytes(path, buf.getvalue())
-
-
 def load_bios(path: Path, verify: bool = True) -> BioSDataset:
     """Load a bioS dataset directory, failing with one line if it is missing, partial or corrupted."""
-    from kcap.knowledge.datasets import check_dataset_dir, load_array
-
     path, meta = check_dataset_dir(path, ("bioS",), verify)
     people = load_array(path / "people.npy", (meta["people"], len(FIELDS)))
     junk = None

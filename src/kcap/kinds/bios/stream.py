@@ -1,4 +1,4 @@
-"""The training stream: exactly E exposures of every person, rendered on the fly, cut into windows.
+"""The bioS training stream: exactly E exposures of every person, rendered on the fly, cut into windows.
 
 Round r of E is one exposure of everyone: a fresh random permutation of the people, each biography
 rendered anew (bioS multi + permute) or taken as its one fixed rendering (bioS simple). Rounds are
@@ -19,12 +19,11 @@ from functools import cached_property
 
 import numpy as np
 
-from kcap.corpus.render import Atlas, LengthTable, draw_choices, draw_templates, render
-from kcap.knowledge.bios import BioSDataset, heldout_people
+from kcap.corpus.windows import CHUNK_PEOPLE, FIXED_STREAM, WindowedStream, n_windows, windows
+from kcap.kinds.bios.data import BioSDataset, heldout_people
+from kcap.kinds.bios.render import Atlas, LengthTable, draw_choices, draw_templates, render
 from kcap.knowledge.pools import load_pools
 
-CHUNK_PEOPLE = 1 << 15  # biographies rendered per call; part of the RNG layout, keep fixed
-_FIXED_STREAM = 0x51_4D_50  # RNG stream id of the fixed renderings (bioS simple, measurement)
 _HELDOUT_STREAM = 0x48_4F  # RNG stream id of held-out renderings
 
 
@@ -33,57 +32,12 @@ def fixed_choices(dataset: BioSDataset, atlas: Atlas) -> tuple[np.ndarray, np.nd
 
     The employer always comes before the working city here (see ``draw_choices``).
     """
-    rng = np.random.default_rng(np.random.SeedSequence([dataset.seed, _FIXED_STREAM]))
+    rng = np.random.default_rng(np.random.SeedSequence([dataset.seed, FIXED_STREAM]))
     return draw_choices(rng, dataset.n_people, atlas.n_templates, employer_first=True)
 
 
-class WindowedStream:
-    """What the training loop needs of a stream, given ``chunks()``, ``total_tokens()`` and ``pad``:
-    batches of windows cut from the chunks, and their count. Datasets without held-out people
-    return None from ``heldout``."""
-
-    def n_windows(self, seq: int) -> int:
-        return n_windows(self.total_tokens(), seq)
-
-    def batches(self, seq: int, batch: int, start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Batches from batch ``start`` on (a resumed run): the tokens before it are rendered and
-        dropped, which is correct for any stream; a stream that can skip cheaper overrides this."""
-        return windows(skip_tokens(self.chunks(), start * seq * batch), seq, batch, pad=self.pad)
-
-    def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
-        return None
-
-
-def skip_tokens(chunks: Iterator[np.ndarray], n: int) -> Iterator[np.ndarray]:
-    """The token stream of ``chunks`` without its first ``n`` tokens."""
-    for ch in chunks:
-        if n >= len(ch):
-            n -= len(ch)
-            continue
-        yield ch[n:]
-        n = 0
-
-
-def make_stream(dataset, exposures: int, seed: int = 0):
-    """The training stream of any dataset kind (bioS with or without junk, bioD, random strings)."""
-    if dataset.kind == "bioD":
-        from kcap.corpus.biod import BioDStream
-
-        return BioDStream(dataset, exposures, seed)
-    if dataset.kind == "random":
-        from kcap.corpus.random_strings import RandomStream
-
-        return RandomStream(dataset, exposures, seed)
-    stream = BioStream(dataset, exposures, seed)
-    if dataset.junk:
-        from kcap.corpus.junk import JunkStream
-
-        return JunkStream(stream, seed)
-    return stream
-
-
 @dataclass
-class BioStream:
+class BioStream(WindowedStream):
     """E exposures of a bioS dataset as a deterministic sequence of token chunks."""
 
     dataset: BioSDataset
@@ -202,35 +156,6 @@ class BioStream:
             return sum(self.round_tokens(r) for r in range(self.exposures))
         with ThreadPoolExecutor(workers) as pool:
             return sum(pool.map(self.round_tokens, range(self.exposures)))
-
-
-def n_windows(total_tokens: int, seq: int) -> int:
-    return -(-(total_tokens - 1) // seq)
-
-
-def windows(chunks: Iterator[np.ndarray], seq: int, rows: int, pad: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Cut a token stream into batches of ``rows`` windows: inputs (rows, seq) and targets.
-
-    Window i covers stream tokens [i*seq, i*seq + seq] (seq + 1 tokens: consecutive windows share
-    one). The final window is padded with ``pad`` inputs and -1 targets (ignored by the loss), and
-    the final batch may have fewer rows.
-    """
-    span = seq * rows
-    buf = np.empty(0, np.int32)
-    for ch in chunks:
-        buf = np.concatenate([buf, ch]) if len(buf) else ch
-        while len(buf) >= span + 1:
-            x = buf[:span].reshape(rows, seq)
-            y = buf[1:span + 1].reshape(rows, seq)
-            yield x, y
-            buf = buf[span:]
-    if len(buf) > 1:
-        n_rows = -(-(len(buf) - 1) // seq)
-        x = np.full(n_rows * seq, pad, np.int32)
-        y = np.full(n_rows * seq, -1, np.int32)
-        x[:len(buf) - 1] = buf[:-1]
-        y[:len(buf) - 1] = buf[1:]
-        yield x.reshape(n_rows, seq), y.reshape(n_rows, seq)
 
 
 def heldout_windows(stream: BioStream, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from kcap.knowledge.people import COL, FIELDS, field_sizes, name_codes
 from kcap.knowledge.pools import Pools
-
-
-def name_codes(people: np.ndarray) -> np.ndarray:
-    """One int64 per person identifying the full name (first, middle, last pool indices)."""
-    p = people[:, :3].astype(np.int64)
-    return (p[:, 0] << 32) | (p[:, 1] << 16) | p[:, 2]
 
 
 def draw_junk_people(count: int, taken: np.ndarray, rng: np.random.Generator, pools: Pools,
                      distinct: bool) -> np.ndarray:
     """``count`` people with uniform attributes over the full pools and names not in ``taken``
     (sorted name codes). With ``distinct``, the junk names also differ from each other."""
-    from kcap.knowledge.bios import COL, FIELDS, field_sizes
-
     sizes = field_sizes(pools)
     out = np.empty((count, len(FIELDS)), np.uint16)
     filled = 0

@@ -1,6 +1,6 @@
 """Random strings (Morris et al. 2025): N sequences of S symbols drawn uniformly from V.
 
-H = N·S·log2 V bits (``kcap.knowledge.info.random_bits_max``). In the stream each sequence is
+H = N·S·log2 V bits (``bits.py``). In the stream each sequence is
 preceded by the separator, like a biography; ``sequences.npy`` is (N, S) symbol ids in [0, V).
 Sequences are not required to be distinct: with V^S possible strings, repeats are negligible
 for any useful S, and the bound counts N·S independent uniform symbols either way.
@@ -8,15 +8,15 @@ for any useful S, and the bound counts N·S independent uniform symbols either w
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
-from kcap.knowledge.info import random_bits_max
+from kcap.kinds.random_strings.bits import random_bits_max
+from kcap.knowledge.datasets import DATASET_FORMAT, check_dataset_dir, check_out_dir, load_array, save_array
 from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer
 
 MAX_ALPHABET = 1 << 16
@@ -51,6 +51,14 @@ class RandomDataset:
         return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
+@dataclass(frozen=True)
+class RandomShape:
+    """A sweep spec's ``data.random``: N (``people``) sequences of S symbols from V."""
+
+    length: int = field(metadata={"min": 1, "help": "S: symbols per sequence"})
+    alphabet: int = field(metadata={"min": 2, "max": MAX_ALPHABET, "help": "V: symbols in the alphabet"})
+
+
 def check_random_args(sequences: int, length: int, alphabet: int) -> None:
     for name, v in (("sequences", sequences), ("length", length)):
         if not isinstance(v, int) or v < 1:
@@ -62,18 +70,13 @@ def check_random_args(sequences: int, length: int, alphabet: int) -> None:
 
 
 def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: int) -> dict:
-    from kcap.knowledge.bios import DATASET_FORMAT
     check_random_args(sequences, length, alphabet)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise KcapError(f"--out {out} exists and is not a directory")
+    out = check_out_dir(out)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x524E44]))  # 'RND'
     dtype = np.uint16 if alphabet <= 1 << 16 else np.uint32
     seqs = rng.integers(0, alphabet, size=(sequences, length)).astype(dtype)
     make_dir(out)
-    buf = io.BytesIO()
-    np.save(buf, seqs)
-    write_bytes(out / "sequences.npy", buf.getvalue())
+    save_array(out / "sequences.npy", seqs)
     tok = build_tokenizer(symbol(v) for v in np.unique(seqs).tolist())
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
     bits = random_bits_max(sequences, length, alphabet)
@@ -87,8 +90,6 @@ def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: in
 
 
 def load_random(path: Path, verify: bool = True) -> RandomDataset:
-    from kcap.knowledge.datasets import check_dataset_dir, load_array
-
     path, meta = check_dataset_dir(path, ("random",), verify)
     seqs = load_array(path / "sequences.npy", (meta["sequences"], meta["length"]))
     return RandomDataset(path=path, meta=meta, sequences=seqs, tokenizer_path=path / "tokenizer.json")

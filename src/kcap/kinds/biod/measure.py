@@ -14,10 +14,10 @@ import math
 import numpy as np
 import torch
 
-from kcap.corpus.biod import BioDAtlas, fixed_orders, render_biod
-from kcap.knowledge.biod import BioDDataset
-from kcap.measure.bits import biod_bits
-from kcap.measure.evaluate import _span_sums, summary, token_losses
+from kcap.kinds.biod.bits import biod_bits
+from kcap.kinds.biod.data import BioDDataset
+from kcap.kinds.biod.stream import BioDAtlas, fixed_orders, render_biod
+from kcap.measure.losses import span_sums, summary, token_losses
 
 
 def measure_biod(model: torch.nn.Module, dataset: BioDDataset, params: dict, device: torch.device,
@@ -35,12 +35,12 @@ def measure_biod(model: torch.nn.Module, dataset: BioDDataset, params: dict, dev
         r = render_biod(atlas, dataset, idx, orders[idx], spans=True)
         loss, wrong = token_losses(model, r.tokens, r.offsets, device, batch)
         loss = loss.astype(np.float64)
-        name_loss[idx] = _span_sums(loss, r.name_span[:, 0], r.name_span[:, 1])
+        name_loss[idx] = span_sums(loss, r.name_span[:, 0], r.name_span[:, 1])
         for k in range(K):
             s, ln = r.value_spans[:, k, 0], r.value_spans[:, k, 1]
-            value_loss[idx, k] = _span_sums(loss, s, ln)
-            value_ok[idx, k] = _span_sums(wrong, s, ln) == 0
-            first_loss[idx, k] = _span_sums(loss, s, np.full_like(s, L))
+            value_loss[idx, k] = span_sums(loss, s, ln)
+            value_ok[idx, k] = span_sums(wrong, s, ln) == 0
+            first_loss[idx, k] = span_sums(loss, s, np.full_like(s, L))
     # p3: mean first-chunk loss per (attribute, string), then over all K·D strings
     key = (np.arange(K)[None, :] * D + dataset.values[:, :, 0].astype(np.int64)).ravel()
     count = np.bincount(key, minlength=K * D)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kcap.corpus.random_strings import render_sequences, symbol_tokens
-from kcap.knowledge.random_strings import RandomDataset
+from kcap.kinds.random_strings.bits import random_bits
+from kcap.kinds.random_strings.data import RandomDataset
+from kcap.kinds.random_strings.stream import render_sequences, symbol_tokens
 from kcap.knowledge.tokenizer import SEPARATOR
-from kcap.measure.bits import random_bits
-from kcap.measure.evaluate import summary, token_losses
+from kcap.measure.losses import summary, token_losses
 
 
 def measure_random(model: torch.nn.Module, dataset: RandomDataset, params: dict, device: torch.device,

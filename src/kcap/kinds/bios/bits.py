@@ -1,19 +1,26 @@
-"""Exact information content of bioS (SCIENCE.md §1-2): the single home of bits_max.
+"""bioS information (SCIENCE.md §1-2): the most bits a population holds, and the bits a model
+stores given its measured losses. The single home of both bioS formulas.
 
 A person's knowledge is a uniformly random choice from each attribute's pool, so each attribute
 carries log2(choices) bits. The N distinct names, drawn from N0 possible ones, carry log2(N0/N)
-bits each (which name set was drawn, per person). Measured bits live in ``kcap.measure.bits``.
+bits each (which name set was drawn, per person).
+
+Measured losses are natural-log cross-entropies summed over a span's tokens, averaged over people:
+
+    bits = N·log2(N0 / e^p1) + N·log2(S0 / e^p2),  p2 = sum over attributes of their mean loss
+
+split into a name term and one term per attribute, N·(log2(choices_a) - loss_a / ln 2). A model
+uniform over the pools scores 0; a perfect memorizer scores bits_max; worse than uniform is negative.
 """
 
 from __future__ import annotations
 
 import math
 
+from kcap.knowledge.people import NAME_SPACE
 from kcap.knowledge.pools import DAYS, MONTHS, YEARS, load_pools
 
 _P = load_pools()
-
-NAME_SPACE = len(_P.first_names) * len(_P.middle_names) * len(_P.last_names)  # N0 = 1.6e8
 
 # Attributes that carry bits, and how many equally likely values each has. working_city is
 # determined by the employer, so it carries none and is not listed.
@@ -45,20 +52,11 @@ def bios_bits_max(people: int) -> dict[str, float]:
     return {"name": name, "values": values, "total": name + values}
 
 
-def biod_bits_max(people: int, attributes: int, chunks: int, diversity: int, chunk_len: int,
-                  alphabet: int) -> dict[str, float]:
-    """bioD(N, K, C, D, L, T) bits_max = N·log2(N0/N) + N·K·C·log2(D) + K·D·log2(T^L / D).
-
-    Names as in bioS; each of the N·K values is C independent uniform draws from D strings; and
-    each attribute's diversity set is D distinct strings of L tokens out of T^L, learnable once
-    (log2 of T^L choose D, approximated as in the paper by D·log2(T^L/D))."""
-    name = people * math.log2(NAME_SPACE / people)
-    values = people * attributes * chunks * math.log2(diversity)
-    div = attributes * diversity * (chunk_len * math.log2(alphabet) - math.log2(diversity))
-    return {"name": name, "values": values, "diversity": div, "total": name + values + div}
-
-
-def random_bits_max(sequences: int, length: int, alphabet: int) -> dict[str, float]:
-    """Random strings (Morris et al. 2025): H = N·S·log2 V."""
-    total = sequences * length * math.log2(alphabet)
-    return {"values": total, "total": total}
+def bios_bits(people: int, name_loss: float, attribute_loss: dict[str, float]) -> dict:
+    """Bits of a bioS population that a model stores, given mean summed losses (nats)."""
+    ln2 = math.log(2)
+    name = people * (math.log2(NAME_SPACE) - name_loss / ln2)
+    per_attr = {a: people * (math.log2(BIOS_ATTRIBUTE_CHOICES[a]) - attribute_loss[a] / ln2)
+                for a in BIOS_ATTRIBUTE_CHOICES}
+    values = sum(per_attr.values())
+    return {"total": name + values, "name": name, "values": values, "attributes": per_attr}

@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kcap.corpus.render import Rendered, gather_ranges
-from kcap.corpus.stream import CHUNK_PEOPLE, WindowedStream
-from kcap.knowledge.biod import BioDDataset, attribute_word, symbol
+from kcap.corpus.gather import Rendered, gather_ranges
+from kcap.corpus.windows import CHUNK_PEOPLE, FIXED_STREAM, WindowedStream
+from kcap.kinds.biod.data import BioDDataset, attribute_word, symbol
 from kcap.knowledge.pools import load_pools
 from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN, split_words
-
-_FIXED_STREAM = 0x51_4D_50  # RNG stream id of the fixed orders (simple variant, measurement)
 
 
 @dataclass
@@ -97,7 +95,7 @@ def render_biod(atlas: BioDAtlas, dataset: BioDDataset, idx: np.ndarray, order: 
 
 def fixed_orders(dataset: BioDDataset) -> np.ndarray:
     """The one sentence order per person of the simple variant and of measurement."""
-    rng = np.random.default_rng(np.random.SeedSequence([dataset.seed, _FIXED_STREAM]))
+    rng = np.random.default_rng(np.random.SeedSequence([dataset.seed, FIXED_STREAM]))
     return np.argsort(rng.random((dataset.n_people, dataset.spec.attributes)), axis=1)
 
 

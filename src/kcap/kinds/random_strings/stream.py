@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kcap.corpus.stream import CHUNK_PEOPLE, WindowedStream
-from kcap.knowledge.random_strings import RandomDataset, symbol
+from kcap.corpus.windows import CHUNK_PEOPLE, WindowedStream
+from kcap.kinds.random_strings.data import RandomDataset, symbol
 from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN
 
 

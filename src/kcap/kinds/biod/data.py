@@ -10,21 +10,29 @@ is C chunks, each drawn uniformly from its attribute's set. Files:
 
 A biography is one paragraph with a fixed template, ``<name> attrK : v v v . attrJ : v v .``, its
 K sentences in random order (rendered afresh for every exposure in the multi variant, once in the
-simple variant). Nothing here renders text: ``kcap.corpus.biod`` does.
+simple variant). Nothing here renders text: ``stream.py`` does.
 """
 
 from __future__ import annotations
 
-import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
-from kcap.knowledge.info import NAME_SPACE, biod_bits_max
+from kcap.kinds.biod.bits import biod_bits_max
+from kcap.knowledge.datasets import (
+    DATASET_FORMAT,
+    check_dataset_dir,
+    check_out_dir,
+    check_variant,
+    load_array,
+    save_array,
+)
+from kcap.knowledge.people import NAME_SPACE, generate_people
 from kcap.knowledge.pools import load_pools
 from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer, split_words
 
@@ -45,16 +53,11 @@ def attribute_word(k: int) -> str:
 class BioDSpec:
     people: int
     """N: people, with distinct full names (at most N0 = 1.6e8)."""
-    attributes: int
-    """K: attributes per person."""
-    chunks: int
-    """C: chunks per value, each drawn uniformly from the attribute's diversity set."""
-    diversity: int
-    """D: distinct strings in each attribute's diversity set (at most T^L)."""
-    chunk_len: int
-    """L: symbols per chunk."""
-    alphabet: int
-    """T: symbols in the alphabet (2 to 65536)."""
+    attributes: int = field(metadata={"min": 1, "help": "K: attributes per person"})
+    chunks: int = field(metadata={"min": 1, "help": "C: chunks per value, each uniform from the diversity set"})
+    diversity: int = field(metadata={"min": 1, "help": "D: distinct strings in each attribute's diversity set"})
+    chunk_len: int = field(metadata={"min": 1, "help": "L: symbols per chunk"})
+    alphabet: int = field(metadata={"min": 2, "max": MAX_ALPHABET, "help": "T: symbols in the alphabet"})
 
     def __post_init__(self):
         for name in ("people", "attributes", "chunks", "diversity", "chunk_len"):
@@ -96,8 +99,6 @@ def _distinct_strings(rng: np.random.Generator, d: int, t: int, length: int) -> 
 
 def generate_biod(spec: BioDSpec, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(people names, values, diversity sets) of a bioD population; same spec and seed, same arrays."""
-    from kcap.knowledge.bios import generate_people
-
     names = generate_people(spec.people, seed)[:, :3].copy()  # the bioS name draw, unchanged
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x62696F44]))  # 'bioD'
     diversity = np.stack([_distinct_strings(rng, spec.diversity, spec.alphabet, spec.chunk_len)
@@ -139,20 +140,10 @@ class BioDDataset:
         return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    write_bytes(path, buf.getvalue())
-
-
 def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> dict:
     """Generate a bioD population and write its dataset directory; returns dataset.json's content."""
-    from kcap.knowledge.bios import DATASET_FORMAT, VARIANTS
-    if variant not in VARIANTS:
-        raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise KcapError(f"--out {out} exists and is not a directory")
+    check_variant(variant)
+    out = check_out_dir(out)
     names, values, diversity = generate_biod(spec, seed)
     make_dir(out)
     pools = load_pools()
@@ -162,9 +153,9 @@ def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> 
         for i in np.unique(names[:, col]).tolist():
             words.update(split_words(pool[i]))
     files = ("people.npy", "values.npy", "diversity.npy", "tokenizer.json")
-    _save(out / "people.npy", names)
-    _save(out / "values.npy", values)
-    _save(out / "diversity.npy", diversity)
+    save_array(out / "people.npy", names)
+    save_array(out / "values.npy", values)
+    save_array(out / "diversity.npy", diversity)
     tok = build_tokenizer(words)
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
     bits = spec.bits_max()
@@ -180,8 +171,6 @@ def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> 
 
 
 def load_biod(path: Path, verify: bool = True) -> BioDDataset:
-    from kcap.knowledge.datasets import check_dataset_dir, load_array
-
     path, meta = check_dataset_dir(path, ("bioD",), verify)
     try:
         spec = BioDSpec(**meta["spec"])

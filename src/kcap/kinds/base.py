@@ -1,0 +1,116 @@
+"""The record every dataset kind gives the rest of kcap.
+
+A kind is one package under ``kcap/kinds/`` (or a plugin module anywhere) holding its generation,
+its training stream and its measurement, and one ``DatasetKind`` object that says how to reach
+them. Everything outside the package reads the registry (``kcap.kinds``), never a kind's modules:
+``kcap data <command>``, ``kcap train``, ``kcap measure``, ``kcap data stats``, sweep specs and
+plans, and the terminal tables all go through the methods below. Recipe: docs/extending.md.
+
+Heavy modules (torch, for measurement) are imported inside the methods that need them, so that
+listing kinds, planning sweeps and ``kcap --help`` stay fast and torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+SAMPLE_PEOPLE = 20_000  # plan estimates come from the population itself up to this size, else a sample
+
+
+class Dataset(Protocol):
+    """What kcap reads of any loaded dataset (each kind's dataset class has more)."""
+
+    path: Path
+    meta: dict  # dataset.json
+    tokenizer_path: Path
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def variant(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def n_people(self) -> int: ...  # people, or whatever plays their role (random strings: sequences)
+    @property
+    def junk(self) -> dict | None: ...  # bioS junk options; None for every other kind
+    @property
+    def domain_token(self) -> bool: ...
+
+    def vocab(self) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What planning needs to know of a dataset's stream before it exists (exact or sampled)."""
+
+    vocab: int  # tokenizer entries
+    mean_doc: float  # tokens per document (separator included)
+    longest_doc: int  # the longest a document can be: a training window must hold it
+    useful_share: float = 1.0  # share of stream tokens that are measured knowledge (junk: 1 - F)
+
+
+class DatasetKind:
+    """One dataset kind. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]  # the value of ``kind`` in dataset.json and in sweep specs ("bioS")
+    command: ClassVar[str]  # ``kcap data <command>``
+    summary: ClassVar[str]  # one line, for help texts
+    variants: ClassVar[tuple[str, ...]] = ("multi", "simple")  # the first is the default
+    uses_pools: ClassVar[bool] = True  # built from the shipped pools (names, templates)
+    spec_section: ClassVar[str | None] = None  # a sweep spec's ``data.<section>`` of kind parameters
+    spec_params: ClassVar[type | None] = None  # dataclass whose fields are that section's keys
+    spec_shared: ClassVar[tuple[str, ...]] = ()  # fields of spec_params that are top-level data keys
+
+    # --- generation and loading ---
+    def cli(self) -> Callable[..., None]:
+        """The typer command function of ``kcap data <command>``."""
+        raise NotImplementedError
+
+    def write(self, out: Path, data: dict) -> dict:
+        """Generate a dataset from a sweep spec's resolved ``data`` mapping (people, seed, variant,
+        and the kind's section); returns dataset.json's content."""
+        raise NotImplementedError
+
+    def check(self, data: dict) -> None:
+        """Raise KcapError if a spec's ``data`` does not make a valid dataset (nothing written)."""
+
+    def load(self, path: Path, verify: bool = True) -> Any:
+        raise NotImplementedError
+
+    # --- training stream ---
+    def stream(self, dataset: Any, exposures: int, seed: int = 0) -> Any:
+        """The E-exposure training stream (see ``kcap.corpus.windows.WindowedStream``)."""
+        raise NotImplementedError
+
+    # --- measurement ---
+    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int) -> dict:
+        """Bits stored by ``model`` (``kcap.measure.losses.summary`` fields plus the kind's own)."""
+        raise NotImplementedError
+
+    def table_rows(self, result: dict) -> list[tuple[str, str, str, str]]:
+        """Rows (term, loss, accuracy, bits) of ``kcap measure``'s table for one measurement."""
+        return [(k, "", "", f"{v:.0f}") for k, v in result["bits_terms"].items()]
+
+    # --- planning and description ---
+    def estimate(self, data: dict) -> Estimate:
+        """Vocabulary and document lengths of the dataset a spec's ``data`` would generate."""
+        raise NotImplementedError
+
+    def name_tags(self, data: dict) -> list[str]:
+        """What a planned run's name says about its data beyond N (bioS multi: nothing)."""
+        tags = [self.name]
+        if data.get("variant") == "simple":
+            tags.append("simple")
+        return tags
+
+    def describe(self, dataset: Any) -> dict:
+        """Kind-specific facts for ``kcap data stats --json`` (bioD: its spec; bioS: junk)."""
+        return {}
+
+    def describe_line(self, facts: dict) -> str:
+        """Those facts as one line of ``kcap data stats`` ("" for none)."""
+        return ""

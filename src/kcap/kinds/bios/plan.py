@@ -1,0 +1,65 @@
+"""What a sweep plan needs of a bioS dataset before it exists: its spec options (junk) and an
+estimate of its vocabulary and biography lengths, from the population itself up to
+SAMPLE_PEOPLE people, else from a sample of that size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from kcap.kinds.base import SAMPLE_PEOPLE, Estimate
+from kcap.knowledge.people import NAME_SPACE
+
+
+@dataclass(frozen=True)
+class JunkOptions:
+    """A sweep spec's ``data.junk`` (SCIENCE.md §1): a share of training tokens from an unrelated
+    population."""
+
+    fraction: float = field(default=0.0, metadata={"min": 0, "max": 1, "max_open": True,
+                                                   "help": "share F of training tokens that are junk"})
+    people: int | None = field(default=None, metadata={"min": 1, "max": NAME_SPACE, "nullable": False,
+                                                       "help": "a fixed junk population of M people (default: fresh)"})
+    domain_token: bool = field(default=False, metadata={"help": "prepend a domain token to useful biographies"})
+
+
+@lru_cache(maxsize=64)
+def bios_stats(people: int, seed: int, full_vocab: bool) -> tuple[int, float, int]:
+    """(vocabulary size, mean biography tokens, longest possible biography) of a bioS population.
+    ``full_vocab``: the dataset's vocabulary holds every pool word (fresh junk people)."""
+    from kcap.kinds.bios.data import all_words, used_words
+    from kcap.kinds.bios.render import Atlas, bio_lengths, draw_choices
+    from kcap.knowledge.people import generate_people
+    from kcap.knowledge.pools import load_pools
+    from kcap.knowledge.tokenizer import build_tokenizer
+
+    pools = load_pools()
+    pop = generate_people(min(people, SAMPLE_PEOPLE), seed, pools)
+    words = used_words(pop, pools) | (all_words(pools) if full_vocab else set())
+    vocab = build_tokenizer(words).get_vocab()
+    atlas = Atlas.build(pools, vocab)
+    templates, _ = draw_choices(np.random.default_rng(seed), len(pop), atlas.n_templates)
+    return len(vocab), float(bio_lengths(atlas, pop, templates).mean()), atlas.max_bio_tokens()
+
+
+def estimate_bios(d: dict) -> Estimate:
+    junk = d.get("junk", {})
+    fraction = junk.get("fraction", 0.0)
+    vocab, mean_len, longest = bios_stats(d["people"], d["seed"], fraction > 0 and "people" not in junk)
+    if "people" in junk:  # a fixed junk population adds its own words (as many as that many more people)
+        vocab = bios_stats(d["people"] + junk["people"], d["seed"], False)[0]
+    domain = int(bool(junk.get("domain_token")))
+    return Estimate(vocab + domain, mean_len + domain, longest + domain, 1 - fraction)
+
+
+def bios_tags(d: dict) -> list[str]:
+    """Run-name tags: variant, junk and domain token (bioS multi without junk: none)."""
+    tags = ["simple"] if d["variant"] == "simple" else []
+    junk = d.get("junk", {})
+    if junk.get("fraction"):
+        tags.append(f"junk{junk['fraction']:g}" + (f"x{junk['people']}" if "people" in junk else ""))
+    if junk.get("domain_token"):
+        tags.append("domain")
+    return tags
