@@ -90,8 +90,8 @@ def test_optimal_params_beyond_the_name_space_says_so():
 
 
 def test_optimal_people_solve_includes_name_bits():
-    from kcap.cli_laws import _bios_people_for_bits
     from kcap.kinds.bios.bits import bios_bits_max
+    from kcap.kinds.bios.plan import people_for_bits as _bios_people_for_bits
 
     n = _bios_people_for_bits(2e6)
     assert bios_bits_max(n)["total"] == pytest.approx(2e6, rel=1e-9)
@@ -109,3 +109,60 @@ def test_fit_capacity_all_data_bound_says_lower_bound(tmp_path):
     p = kcap("fit", "capacity", csv)
     assert p.returncode == 0, p.stderr
     assert "lower bound" in p.stdout
+
+
+# Runs `kcap optimal` in-process under an audit hook that records every file opened for writing
+# and every directory made: a temporary directory deleted before exit leaves no trace in a listing.
+_AUDITED = """
+import os, runpy, sys
+writes = []
+def hook(event, args):
+    if event == "open" and args[0] is not None and (
+            (isinstance(args[1], str) and any(c in args[1] for c in "wax+"))
+            or (args[1] is None and args[2] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))):
+        writes.append(str(args[0]))
+    elif event in ("os.mkdir", "tempfile.mkdtemp", "tempfile.mkstemp"):
+        writes.append(f"{event} {args[0]}")
+sys.addaudithook(hook)
+sys.argv = ["kcap", *sys.argv[1:]]
+try:
+    runpy.run_module("kcap", run_name="__main__")
+finally:
+    print("WRITES", writes, file=sys.stderr)
+"""
+
+
+def test_optimal_params_writes_no_files_and_is_fast(tmp_path):
+    import os
+    import time
+    from pathlib import Path
+
+    import kcap
+
+    # cwd is tmp_path, so the child imports this kcap by absolute path (a relative PYTHONPATH would miss).
+    src = str(Path(kcap.__file__).resolve().parents[1])
+    env = {**os.environ, "KCAP_WORKSPACE": str(tmp_path / "ws"), "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    before = sorted(tmp_path.rglob("*"))
+    p = subprocess.run([sys.executable, "-c", _AUDITED, "optimal", "--params", "1e6"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "bioS population of" in p.stdout and "tokens/param) in kcap's bioS format" in p.stdout
+    assert "WRITES []" in p.stderr, p.stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+    from kcap.kinds.bios.plan import expected_bio_tokens as bios_tokens_per_biography
+    from kcap.laws.optimal import plan_optimal
+
+    bios_tokens_per_biography.cache_clear()
+    start = time.perf_counter()
+    r = plan_optimal(params=1e6)
+    assert time.perf_counter() - start < 0.5  # ~10 ms: pool means, no population, no dataset
+    assert r["tokens"] == pytest.approx(1000 * r["people"] * 55.215, rel=1e-4)
+
+
+def test_optimal_rejects_a_capacity_fit_without_a_positive_ratio(tmp_path):
+    fit = tmp_path / "cap.json"
+    fit.write_text(json.dumps({"ratio": 0.0}))
+    p = kcap("optimal", "--params", "1e6", "--capacity", fit)
+    assert p.returncode == 2 and "not positive" in p.stderr and p.stdout == ""

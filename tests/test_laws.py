@@ -186,3 +186,51 @@ def test_full_fit_of_250_points_takes_under_30_seconds():
     fit = fit_approach3(*data)
     assert time.perf_counter() - start < 30
     assert fit["n_starts"] == 4500 and fit["alpha"] == pytest.approx(TRUE["alpha"], abs=0.015)
+
+
+def test_one_frontier_formula_is_the_isoflop_minimum_and_gives_the_refit_ratio():
+    from scipy.optimize import minimize_scalar
+
+    from kcap.laws import CHINCHILLA_REFIT, frontier
+
+    refit = dict(CHINCHILLA_REFIT)
+    for flops in (1e18, 1e20, 1e22):
+        # The closed form against a numeric minimum of L(N, C/6N) over log N.
+        res = minimize_scalar(lambda x: approach3_loss(refit, np.exp(x), flops / (6 * np.exp(x))),
+                              bounds=(5, 30), method="bounded", options={"xatol": 1e-10})
+        opt = optimal_allocation(refit, flops)
+        assert opt["N_opt"] == pytest.approx(np.exp(res.x), rel=1e-4)
+        # SCIENCE.md §5: the refit means ~20-26 tokens/param (it falls below 20 past ~1e23 FLOPs).
+        assert 20 <= opt["tokens_per_param"] <= 26
+    # A fit reports the same G, a, b as the allocation uses (compute._summary goes through frontier).
+    fitted = law(CHINCHILLA_REFIT)
+    assert (fitted["G"], fitted["a"], fitted["b"]) == pytest.approx(frontier(482.0, 2085.0, 0.348, 0.366), rel=1e-12)
+
+
+def test_allocation_recomputes_the_frontier_from_the_constants():
+    stale = {**law(BESIROGLU), "G": 1.0, "a": 0.5, "b": 0.5}  # e.g. a hand-edited fit file
+    assert optimal_allocation(stale, 1e21) == optimal_allocation(law(BESIROGLU), 1e21)
+
+
+def test_n_opt_interval_of_identical_samples_is_the_point_estimate():
+    from kcap.laws.optimal import n_opt_interval
+
+    samples = {k: [BESIROGLU[k]] * 5 for k in ("A", "B", "alpha", "beta")}
+    lo, hi = n_opt_interval(samples, 1e21)
+    assert lo == pytest.approx(hi) and lo == pytest.approx(optimal_allocation(BESIROGLU, 1e21)["N_opt"])
+
+
+def test_expected_bios_tokens_per_biography_matches_a_large_population():
+    from kcap.kinds.bios.data import all_words
+    from kcap.kinds.bios.plan import expected_bio_tokens as bios_tokens_per_biography
+    from kcap.kinds.bios.render import Atlas, LengthTable, draw_templates
+    from kcap.knowledge.people import generate_people
+    from kcap.knowledge.pools import load_pools
+
+    pools = load_pools()
+    atlas = Atlas.build(pools, {w: i for i, w in enumerate(["<unk>", *sorted(all_words(pools))])})
+    people = generate_people(100_000, seed=5)
+    templates = draw_templates(np.random.default_rng(5), len(people), atlas.n_templates)
+    lengths = LengthTable.build(atlas, people).lengths(np.arange(len(people)), templates)
+    se = lengths.std() / np.sqrt(len(lengths))  # ~0.01 tokens
+    assert abs(bios_tokens_per_biography() - lengths.mean()) < 5 * se

@@ -13,16 +13,6 @@ from kcap.errors import KcapError
 
 fit_app = typer.Typer(help="Fit scaling laws from the run store or a CSV.", no_args_is_help=True)
 
-# Besiroglu et al. 2024's refit of Chinchilla (SCIENCE.md §5): the default compute law.
-CHINCHILLA_REFIT = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366,
-                    "source": "Besiroglu et al. 2024 refit of Chinchilla"}
-
-
-def _with_derived(fit: dict) -> dict:
-    a, b = fit["alpha"], fit["beta"]
-    return {**fit, "a": b / (a + b), "b": a / (a + b),
-            "G": (a * fit["A"] / (b * fit["B"])) ** (1 / (a + b))}
-
 
 def _dump(obj) -> str:
     return json.dumps(obj, indent=2, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
@@ -37,42 +27,29 @@ def fit_compute(
     plot: Annotated[Optional[Path], typer.Option(help="Also draw loss vs FLOPs with the lower envelope.")] = None,
 ) -> None:
     """Chinchilla Approaches 1, 2 and 3 (SCIENCE.md §5) with bootstrap percentiles."""
-    from kcap.laws.compute import bootstrap_approach3, fit_approach1, fit_approach2, fit_approach3
+    from kcap.laws.compute import fit_compute_law
     from kcap.laws.inputs import compute_points
 
     pts = compute_points(source)
-    if len(pts["params"]) < 6:
-        raise KcapError(f"{len(pts['params'])} points are too few for a compute-law fit (need at least 6)")
-    with np.errstate(all="ignore"):  # degenerate fits overflow exp(a) on the way; the result says so
-        fit3 = fit_approach3(pts["params"], pts["tokens"], pts["loss"])
-        boot_r = bootstrap_approach3(pts["params"], pts["tokens"], pts["loss"], n_boot=boot, fit=fit3)
-    result = {**fit3, "ci": boot_r["ci"], "n_boot": boot, "source": str(source)}
-    try:
-        result["approach1"] = {k: v for k, v in fit_approach1(pts["params"], pts["tokens"], pts["loss"],
-                                                             pts["flops"]).items() if k in ("a", "b")}
-    except (KcapError, ValueError, np.linalg.LinAlgError) as e:
-        result["approach1"] = {"error": str(e)}
-    try:
-        a2 = fit_approach2(pts["params"], pts["tokens"], pts["loss"], pts["flops"])
-        result["approach2"] = {k: v for k, v in a2.items() if k in ("a", "b", "n_budgets", "minima")}
-    except (KcapError, ValueError, np.linalg.LinAlgError) as e:
-        result["approach2"] = {"error": str(e)}
+    if plot and "run" not in pts:  # checked before the fit, which takes a while
+        raise KcapError("--plot draws training curves from the store; fit a CSV without --plot")
+    result = fit_compute_law(pts["params"], pts["tokens"], pts["loss"], pts["flops"], n_boot=boot)
+    samples = result.pop("samples")
+    result["source"] = str(source)
     if out:
-        out.write_text(_dump({**result, "samples": boot_r["samples"]}) + "\n")
+        out.write_text(_dump({**result, "samples": samples}) + "\n")
     if plot:
         from kcap.report.curves import compute_plot
 
-        if "run" not in pts:
-            raise KcapError("--plot draws training curves from the store; fit a CSV without --plot")
         compute_plot(pts, plot)
     if as_json:
         typer.echo(_dump(result))
         return
     ci = result["ci"]
-    typer.echo(f"L(N, D) = E + A/N^alpha + B/D^beta from {fit3['n_points']} points ({fit3['n_starts']} starts):")
+    typer.echo(f"L(N, D) = E + A/N^alpha + B/D^beta from {result['n_points']} points ({result['n_starts']} starts):")
     for k in ("E", "A", "B", "alpha", "beta", "a", "b"):
-        typer.echo(f"  {k:>5} = {fit3[k]:.4g}   [{ci[k][0]:.4g}, {ci[k][1]:.4g}]")
-    typer.echo(f"  N_opt ∝ C^{fit3['a']:.3f}, D_opt ∝ C^{fit3['b']:.3f}")
+        typer.echo(f"  {k:>5} = {result[k]:.4g}   [{ci[k][0]:.4g}, {ci[k][1]:.4g}]")
+    typer.echo(f"  N_opt ∝ C^{result['a']:.3f}, D_opt ∝ C^{result['b']:.3f}")
 
 
 @fit_app.command("capacity")
@@ -86,6 +63,8 @@ def fit_capacity_cmd(
     from kcap.laws.capacity import fit_capacity
     from kcap.laws.inputs import capacity_points
 
+    if plot and str(source) != "store":
+        raise KcapError("--plot draws runs from the store; fit a CSV without --plot")
     pts = capacity_points(source)
     fit = fit_capacity(pts["params"], pts["bits"], pts["bits_max"])
     if "run" in pts:
@@ -93,8 +72,6 @@ def fit_capacity_cmd(
     if out:
         out.write_text(_dump(fit) + "\n")
     if plot:
-        if str(source) != "store":
-            raise KcapError("--plot draws runs from the store; fit a CSV without --plot")
         from kcap.report.capacity import capacity_plot
         from kcap.store.db import RunStore
 
@@ -151,106 +128,30 @@ def optimal(
     exposures: Annotated[int, typer.Option(help="Exposures per fact, for the capacity side.")] = 1000,
 ) -> None:
     """Compute-optimal allocation (--flops), or the data a model of --params needs, both ways."""
-    from kcap.laws.compute import optimal_allocation, tokens_for_params
+    from kcap.laws.optimal import plan_optimal
 
-    if (flops is None) == (params is None):
-        raise KcapError("give exactly one of --flops or --params")
-    if (flops is not None and flops <= 0) or (params is not None and params <= 0):
-        raise KcapError("--flops and --params must be positive")
-    law = _load_fit(fit)
-    if flops is not None:
-        r = optimal_allocation(law, flops)
-        typer.echo(f"C = {flops:.3g} FLOPs ({law.get('source', fit)}):")
-        typer.echo(f"  N_opt = {r['N_opt']:.4g} params, D_opt = {r['D_opt']:.4g} tokens, "
-                   f"{r['tokens_per_param']:.1f} tokens/param{_interval(law, flops)}")
-        return
-    ratio, where = _capacity_ratio(capacity, exposures)  # checked before anything is printed
-    d = tokens_for_params(law, params)
-    typer.echo(f"P = {params:.4g} parameters:")
-    typer.echo(f"  compute law ({law.get('source', fit)}): compute-optimal on {d:.4g} tokens "
-               f"({d / params:.1f} tokens/param, C = {6 * params * d:.3g} FLOPs)")
-    bits = ratio * params
-    from kcap.knowledge.people import NAME_SPACE
-
-    people = _bios_people_for_bits(bits)
-    if people is None:
-        typer.echo(f"  capacity law ({where}): holds {bits:.4g} bits of knowledge, more than a bioS population "
-                   f"of all N0 = {NAME_SPACE:.3g} possible names carries")
-        return
-    tokens = exposures * people * _tokens_per_biography()
-    typer.echo(f"  capacity law ({where}): holds {bits:.4g} bits of knowledge, e.g. a bioS population of "
-               f"{people:.4g} people ({bits / people:.1f} bits each, names included), which needs {exposures} "
-               f"exposures = {tokens:.4g} tokens ({tokens / params:.1f} tokens/param) in kcap's bioS format")
+    r = plan_optimal(flops=flops, params=params, fit=fit, capacity=capacity, exposures=exposures)
+    for line in (_flops_lines(r) if r["mode"] == "flops" else _params_lines(r)):
+        typer.echo(line)
 
 
-def _bios_people_for_bits(bits: float) -> float | None:
-    """The N whose bioS bits_max(N) = N·log2(N0/N) + N·log2(S0) equals ``bits``; None past N = N0.
-
-    bits_max(N) increases on (0, N0] (its derivative log2(N0/N) + log2(S0) - 1/ln 2 is positive),
-    so the root is unique."""
-    from scipy.optimize import brentq
-
-    from kcap.kinds.bios.bits import bios_bits_max
-    from kcap.knowledge.people import NAME_SPACE
-
-    f = lambda n: bios_bits_max(n)["total"] - bits  # noqa: E731
-    if bits <= 0:
-        return 0.0
-    if f(NAME_SPACE) < 0:
-        return None
-    return float(brentq(f, 1e-9, NAME_SPACE, rtol=1e-12))
+def _flops_lines(r: dict) -> list[str]:
+    lo_hi = r["N_opt_interval"]
+    interval = f"; N_opt 90% interval [{lo_hi[0]:.4g}, {lo_hi[1]:.4g}]" if lo_hi else ""
+    return [f"C = {r['flops']:.3g} FLOPs ({r['source']}):",
+            f"  N_opt = {r['N_opt']:.4g} params, D_opt = {r['D_opt']:.4g} tokens, "
+            f"{r['tokens_per_param']:.1f} tokens/param{interval}"]
 
 
-def _load_fit(path: Path | None) -> dict:
-    if path is None:
-        return _with_derived(CHINCHILLA_REFIT)
-    try:
-        law = json.loads(Path(path).read_text())
-        return _with_derived({k: law[k] for k in ("E", "A", "B", "alpha", "beta")} | {
-            "source": str(path), "samples": law.get("samples")})
-    except FileNotFoundError:
-        raise KcapError(f"--fit {path} does not exist") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise KcapError(f"--fit {path} is not a compute-law fit ({e.__class__.__name__}: {e})") from None
+def _params_lines(r: dict) -> list[str]:
+    lines = [f"P = {r['params']:.4g} parameters:",
+             f"  compute law ({r['source']}): compute-optimal on {r['D_opt']:.4g} tokens "
+             f"({r['tokens_per_param']:.1f} tokens/param, C = {r['flops']:.3g} FLOPs)"]
+    capacity = f"  capacity law ({r['capacity_source']}): holds {r['bits']:.4g} bits of knowledge, "
+    if r["people"] is None:
+        from kcap.knowledge.people import NAME_SPACE
 
-
-def _interval(law: dict, flops: float) -> str:
-    s = law.get("samples")
-    if not s:
-        return ""
-    n_opt = []
-    for A, B, al, be in zip(s["A"], s["B"], s["alpha"], s["beta"]):
-        G = (al * A / (be * B)) ** (1 / (al + be))
-        n_opt.append(G * (flops / 6) ** (be / (al + be)))
-    lo, hi = np.percentile(n_opt, [5, 95])
-    return f"; N_opt 90% interval [{lo:.4g}, {hi:.4g}]"
-
-
-PAPER_CAPACITY = {100: 1.0, 1000: 2.0}  # SCIENCE.md: ~1 bit/param at 100 exposures, ~2 at 1000
-
-
-def _capacity_ratio(path: Path | None, exposures: int) -> tuple[float, str]:
-    if path is None:
-        if exposures not in PAPER_CAPACITY:
-            raise KcapError(f"--exposures {exposures}: the paper gives a capacity ratio only at 100 and 1000 "
-                            "exposures; pass --capacity FIT (from `kcap fit capacity --out`) for others")
-        return PAPER_CAPACITY[exposures], f"paper, {exposures} exposures"
-    try:
-        fit = json.loads(Path(path).read_text())
-        return float(fit["ratio"]), str(path)
-    except FileNotFoundError:
-        raise KcapError(f"--capacity {path} does not exist") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise KcapError(f"--capacity {path} is not a capacity fit ({e.__class__.__name__})") from None
-
-
-def _tokens_per_biography() -> float:
-    """Mean tokens per bioS biography in kcap's word tokenizer (separator included), measured."""
-    import tempfile
-
-    from kcap.kinds.bios.stream import BioStream
-    from kcap.kinds.bios.data import load_bios, write_bios
-
-    with tempfile.TemporaryDirectory() as tmp:
-        write_bios(Path(tmp), 2000, seed=0)
-        return BioStream(load_bios(Path(tmp)), 1).total_tokens() / 2000
+        return lines + [capacity + f"more than a bioS population of all N0 = {NAME_SPACE:.3g} possible names carries"]
+    return lines + [capacity + f"e.g. a bioS population of {r['people']:.4g} people ({r['bits_per_person']:.1f} bits "
+                    f"each, names included), which needs {r['exposures']} exposures = {r['tokens']:.4g} tokens "
+                    f"({r['capacity_tokens_per_param']:.1f} tokens/param) in kcap's bioS format"]

@@ -8,18 +8,11 @@ from typing import Annotated
 
 import typer
 
+from kcap.report.fmt import si
+
 sweep_app = typer.Typer(help="Sweeps from experiment specs (YAML): plan, run, status.", no_args_is_help=True)
 
 SpecArg = Annotated[Path, typer.Argument(help="Experiment spec (YAML), e.g. experiments/fig1-cpu.yaml.")]
-
-
-def _si(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for unit, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
 
 
 def _table(title: str, rows: list, with_state: bool) -> None:
@@ -36,11 +29,11 @@ def _table(title: str, rows: list, with_state: bool) -> None:
         t.add_column(col, justify="left" if col in ("id", "run", "dataset", "state") else "right")
     for i, (r, state, detail) in enumerate(rows):
         e = r.est
-        params = _si(e.get("params"))
+        params = si(e.get("params"))
         if e.get("active_params") is not None and e["active_params"] != e.get("params"):
-            params += f" ({_si(e['active_params'])} active)"  # mixture of experts: per token
-        cells = [str(i + 1), r.key, r.name, r.dataset_key, params, _si(e.get("tokens")),
-                 _si(e.get("steps")), _si(e.get("flops"))]
+            params += f" ({si(e['active_params'])} active)"  # mixture of experts: per token
+        cells = [str(i + 1), r.key, r.name, r.dataset_key, params, si(e.get("tokens")),
+                 si(e.get("steps")), si(e.get("flops"))]
         if with_state:
             cells.append(state + (f": {detail}" if detail else ""))
         t.add_row(*cells)
@@ -51,7 +44,7 @@ def _totals(runs: list) -> str:
     flops = sum(r.est.get("flops") or 0 for r in runs)
     tokens = sum(r.est.get("tokens") or 0 for r in runs)
     datasets = len({r.dataset_key for r in runs})
-    return f"{len(runs)} runs, {datasets} datasets, {_si(tokens)} tokens, {_si(flops)} training FLOPs (estimated)"
+    return f"{len(runs)} runs, {datasets} datasets, {si(tokens)} tokens, {si(flops)} training FLOPs (estimated)"
 
 
 @sweep_app.command("plan")

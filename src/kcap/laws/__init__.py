@@ -10,11 +10,21 @@ from kcap.laws.compute import (
     fit_approach1,
     fit_approach2,
     fit_approach3,
+    fit_compute_law,
+)
+from kcap.laws.optimal import (
+    CHINCHILLA,
+    CHINCHILLA_REFIT,
+    PAPER_CAPACITY,
+    frontier,
     optimal_allocation,
     tokens_for_params,
 )
 
 __all__ = [
+    "CHINCHILLA",
+    "CHINCHILLA_REFIT",
+    "PAPER_CAPACITY",
     "approach3_loss",
     "bits_for_params",
     "bootstrap_approach3",
@@ -22,6 +32,8 @@ __all__ = [
     "fit_approach2",
     "fit_approach3",
     "fit_capacity",
+    "fit_compute_law",
+    "frontier",
     "optimal_allocation",
     "tokens_for_params",
 ]

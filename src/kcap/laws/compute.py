@@ -9,7 +9,8 @@ failure modes and agreement between them is the evidence:
   replication of Besiroglu et al. 2024: Huber loss (delta 1e-3) on log loss, L-BFGS-B from a
   4500-point grid of starts, best objective kept.
 
-Compute is C = 6 N D throughout unless a FLOPs array is passed.
+Compute is C = 6 N D throughout unless a FLOPs array is passed. The compute-optimal frontier of
+a fitted law (G, N_opt, D_opt) lives in ``laws.optimal``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from kcap.errors import KcapError
+from kcap.laws.optimal import _scalar, frontier
 
 DELTA = 1e-3
 GRID_ALPHA = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -39,6 +41,9 @@ BOOT_GRID = {"a": (5.0, 15.0), "b": (5.0, 15.0), "e": (0.5,), "alpha": (0.5, 1.0
 LBFGS_OPTIONS = {"maxiter": 15000}
 
 CI_KEYS = ("E", "A", "B", "alpha", "beta", "a", "b")
+
+# Fewer points than this leave the five constants of Approach 3 nearly undetermined.
+MIN_POINTS = 6
 
 
 def _grid(a, b, e, alpha, beta) -> np.ndarray:
@@ -118,11 +123,9 @@ def _best_of_starts(data: tuple, starts: np.ndarray, delta: float) -> tuple[np.n
 
 def _summary(theta: np.ndarray, objective: float, n_points: int, n_starts: int) -> dict:
     log_a, log_b, log_e, alpha, beta = (float(v) for v in theta)
-    A, B = np.exp(log_a), np.exp(log_b)
-    with np.errstate(all="ignore"):
-        G = float((alpha * A / (beta * B)) ** (1.0 / (alpha + beta)))
-    return {"E": float(np.exp(log_e)), "A": float(A), "B": float(B), "alpha": alpha, "beta": beta,
-            "a": beta / (alpha + beta), "b": alpha / (alpha + beta), "G": G,
+    A, B = float(np.exp(log_a)), float(np.exp(log_b))
+    G, a, b = frontier(A, B, alpha, beta)  # reported with the fit; kcap optimal recomputes them
+    return {"E": float(np.exp(log_e)), "A": A, "B": B, "alpha": alpha, "beta": beta, "a": a, "b": b, "G": G,
             "objective": objective, "n_points": n_points, "n_starts": n_starts}
 
 
@@ -148,29 +151,6 @@ def approach3_loss(fit: dict, params: ArrayLike, tokens: ArrayLike) -> float | n
     """The fitted law's loss at (N, D)."""
     n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
     return _scalar(fit["E"] + fit["A"] / n ** fit["alpha"] + fit["B"] / d ** fit["beta"])
-
-
-def _scalar(x):
-    x = np.asarray(x, dtype=float)
-    return float(x) if x.ndim == 0 else x
-
-
-def optimal_allocation(fit: dict, flops: ArrayLike) -> dict:
-    """Compute-optimal N and D for budget C under the fitted law (with C = 6 N D).
-
-    Minimizing E + A/N^alpha + B/D^beta on N D = C/6 gives N_opt = G (C/6)^a and
-    D_opt = (C/6)^b / G, with G = (alpha A / (beta B))^(1/(alpha+beta)) and a + b = 1.
-    """
-    c6 = np.asarray(flops, dtype=float) / 6.0
-    n_opt = fit["G"] * c6 ** fit["a"]
-    d_opt = c6 ** fit["b"] / fit["G"]
-    return {"N_opt": _scalar(n_opt), "D_opt": _scalar(d_opt), "tokens_per_param": _scalar(d_opt / n_opt)}
-
-
-def tokens_for_params(fit: dict, params: ArrayLike) -> float | np.ndarray:
-    """Tokens D at which a model of `params` parameters is compute-optimal: invert N_opt(C)."""
-    c6 = (np.asarray(params, dtype=float) / fit["G"]) ** (1.0 / fit["a"])
-    return _scalar(c6 ** fit["b"] / fit["G"])
 
 
 def bootstrap_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, n_boot: int = 200, seed: int = 0,
@@ -273,3 +253,31 @@ def fit_approach1(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: 
     b, k_d = _power_law(c[env], d[env])
     envelope = [{"flops": float(c[i]), "N": float(n[i]), "D": float(d[i]), "loss": float(l[i])} for i in env]
     return {"a": a, "b": b, "N_coef": k_n, "D_coef": k_d, "envelope": envelope, "n_envelope": len(envelope)}
+
+
+def _exponents(approach, keys: tuple[str, ...], *args) -> dict:
+    """An approach's exponents, or the reason it failed: Approaches 1 and 2 need sweeps of a
+    particular shape (an envelope, IsoFLOP budgets) that a set of points may not have."""
+    try:
+        return {k: v for k, v in approach(*args).items() if k in keys}
+    except (KcapError, ValueError, np.linalg.LinAlgError) as e:
+        return {"error": str(e)}
+
+
+def fit_compute_law(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: ArrayLike | None = None,
+                    n_boot: int = 100) -> dict:
+    """All three approaches on one set of points, as ``kcap fit compute`` reports them.
+
+    Approach 3's constants with bootstrap intervals (ci, and the bootstrap samples, from which
+    ``kcap optimal --fit`` draws its interval on N_opt), plus the exponents a and b of Approaches 1
+    and 2, or the error that stopped each.
+    """
+    if np.size(params) < MIN_POINTS:
+        raise KcapError(f"{np.size(params)} points are too few for a compute-law fit (need at least {MIN_POINTS})")
+    with np.errstate(all="ignore"):  # degenerate fits overflow exp(a) on the way; the result says so
+        fit3 = fit_approach3(params, tokens, loss)
+        boot = bootstrap_approach3(params, tokens, loss, n_boot=n_boot, fit=fit3)
+    return {**fit3, "ci": boot["ci"], "n_boot": n_boot,
+            "approach1": _exponents(fit_approach1, ("a", "b"), params, tokens, loss, flops),
+            "approach2": _exponents(fit_approach2, ("a", "b", "n_budgets", "minima"), params, tokens, loss, flops),
+            "samples": boot["samples"]}

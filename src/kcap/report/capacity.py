@@ -11,15 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from kcap.report.fmt import si  # noqa: E402
+
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 GUIDES = (2.0, 1.0, 0.5, 0.25)
-
-
-def _si(v: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if v >= scale:
-            return f"{v / scale:g}{unit}"
-    return f"{v:g}"
 
 
 def _group(key: tuple[str, int]) -> str:
@@ -76,7 +71,7 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     ax.set_ylim(floor / 1.5, max(bits.max(), GUIDES[0] * hi) * 1.5)
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: _si(v)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: si(v, "g")))
         axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameters (embedding rows of used tokens only)")
     ax.set_ylabel("bits of knowledge stored")

@@ -9,15 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from kcap.kinds import get_kind
+from kcap.report.fmt import si
 
 console = Console()
 
 
-def _si(x: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f}{unit}"
-    return f"{x:.0f}"
+def _count(x: float) -> str:
+    """Counts in tables: two decimals with a suffix (columns line up), whole numbers below 1000."""
+    return si(x, ".2f", small=".0f")
 
 
 def measure_table(r: dict) -> None:
@@ -31,9 +30,9 @@ def measure_table(r: dict) -> None:
         t.add_row(*row)
     console.print(t)
     b = r["params_breakdown"]
-    parts = ", ".join(f"{k} {_si(b[k])}" for k in ("embedding", "attention", "mlp", "norms", "output"))
-    active = f"; active per token {_si(b['active'])}" if b.get("active", b["total"]) != b["total"] else ""
-    console.print(f"params {_si(r['params'])} ({parts}{active})")
+    parts = ", ".join(f"{k} {_count(b[k])}" for k in ("embedding", "attention", "mlp", "norms", "output"))
+    active = f"; active per token {_count(b['active'])}" if b.get("active", b["total"]) != b["total"] else ""
+    console.print(f"params {_count(r['params'])} ({parts}{active})")
     console.print(f"bits {r['bits']:.0f} of bits_max {r['bits_max']:.0f} ({r['fraction_stored']:.1%}); "
                   f"[bold]{r['bits_per_param']:.3f} bits/param[/bold] (bits_max/param {r['bits_max_per_param']:.3f})")
 
@@ -43,7 +42,7 @@ def capacity_table(results: list[dict], title: str = "") -> None:
     for col in ("model", "params", "bits", "bits_max", "stored", "bits/param", "bits_max/param"):
         t.add_column(col, justify="right", no_wrap=True)
     for r in results:
-        t.add_row(r.get("name", r.get("id", "")), _si(r["params"]), _si(r["bits"]), _si(r["bits_max"]),
+        t.add_row(r.get("name", r.get("id", "")), _count(r["params"]), _count(r["bits"]), _count(r["bits_max"]),
                   f"{r['fraction_stored']:.1%}", f"{r['bits_per_param']:.3f}", f"{r['bits_max_per_param']:.3f}")
     console.print(t)
 
@@ -63,8 +62,8 @@ def runs_table(rows: list[dict], path: Path) -> None:
     for r in rows:
         t.add_row(r["id"][:8], r["dataset"] or "", f"{r['people']:,}", str(r["exposures"]),
                   ("" if r["arch"] == "gpt2" else f"{r['arch']} ") + f"{r['layers']}×{r['d_model']}×{r['heads']}",
-                  _si(r["params"]),
-                  _si(r["bits"]) if r["bits"] is not None else "",
+                  _count(r["params"]),
+                  _count(r["bits"]) if r["bits"] is not None else "",
                   f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", _status(r))
     console.print(t)
     console.print("full ids and run directories: kcap runs --json")

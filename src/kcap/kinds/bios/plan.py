@@ -4,6 +4,7 @@ SAMPLE_PEOPLE people, else from a sample of that size."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -63,3 +64,48 @@ def bios_tags(d: dict) -> list[str]:
     if junk.get("domain_token"):
         tags.append("domain")
     return tags
+
+
+def people_for_bits(bits: float) -> float | None:
+    """The N whose bioS bits_max(N) = N·log2(N0/N) + N·log2(S0) equals ``bits``; None past N = N0.
+
+    bits_max(N) increases on (0, N0] (its derivative log2(N0/N) + log2(S0) - 1/ln 2 is positive),
+    so the root is unique."""
+    from scipy.optimize import brentq
+
+    from kcap.kinds.bios.bits import bios_bits_max
+    from kcap.knowledge.people import NAME_SPACE
+
+    if bits <= 0:
+        return 0.0
+    if bios_bits_max(NAME_SPACE)["total"] < bits:
+        return None
+    return float(brentq(lambda n: bios_bits_max(n)["total"] - bits, 1e-9, NAME_SPACE, rtol=1e-12))
+
+
+@functools.cache
+def expected_bio_tokens() -> float:
+    """Expected tokens of one bioS biography in kcap's word tokenizer (separator included), exactly.
+
+    A biography's length is a sum of parts (as ``render.LengthTable`` splits it): the lead
+    piece, a pronoun subject in all sentences but the first, the full name, every value, the
+    employer's city, and the six templates' text. Each part is uniform over its pool (names are
+    distinct, but first, middle and last are each still uniform; gender and templates are drawn
+    uniformly), so the mean is the sum of per-pool means: no population and no files. Lengths come
+    from the renderer's own atlas, so they count tokens exactly as the training stream does.
+    """
+    from kcap.kinds.bios.data import all_words
+    from kcap.kinds.bios.render import N_ATTR, Atlas
+    from kcap.knowledge.pools import load_pools
+    from kcap.knowledge.tokenizer import SPECIAL_TOKENS
+
+    pools = load_pools()
+    # Lengths do not depend on token ids, only on words; a vocabulary of every word keeps <unk> out.
+    words = SPECIAL_TOKENS + tuple(sorted(all_words(pools) - set(SPECIAL_TOKENS)))
+    length = Atlas.build(pools, {w: i for i, w in enumerate(words)}).length
+    lead = 1  # the separator (kcap's default bioS format has no domain token)
+    pronouns = (N_ATTR - 1) * length["pronoun"].mean()
+    values = sum(length[f].mean() for f in ("first", "middle", "last", "month", "day", "year", "birth_city",
+                                            "university", "major", "employer", "working_city"))
+    templates = (length["pre"] + length["post"]).mean(axis=(1, 2)).sum()  # per attribute, then all six
+    return float(lead + pronouns + values + templates)
