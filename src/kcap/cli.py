@@ -91,13 +91,13 @@ def train(
         from kcap.measure.evaluate import bits_probe
 
         probe = bits_probe(data)
-    s = run_train(data, spec, cfg, out, progress=not quiet, dry_run=dry_run, probe=probe, resume=resume,
-                  checkpoint_every=checkpoint_every, tensorboard=tensorboard)
     if dry_run:
-        d = s["derived"]
-        typer.echo(json.dumps({"id": s["id"], "train": s["train"], **d, "params": s["params"],
-                               "train_flops": d["train_flops_per_token"] * (d["stream_tokens"] - 1)}, indent=2))
+        from kcap.train.plan import plan_run
+
+        typer.echo(json.dumps(plan_run(data, spec, cfg, checkpoint_every).describe(), indent=2))
         return
+    s = run_train(data, spec, cfg, out, progress=not quiet, probe=probe, resume=resume,
+                  checkpoint_every=checkpoint_every, tensorboard=tensorboard)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
         return
     if s.get("already_finished"):

@@ -10,13 +10,14 @@ any ``nn.Module`` architecture works unchanged. Everything else stays per model:
   earlier stops updating: zero learning rate, zero-weighted loss),
 - gradient clipping (each model's own global norm) and AdamW state (a vectorized AdamW with the
   same update as ``torch.optim.AdamW``),
-- its run directory, metrics, summary and store row, exactly as ``kcap.train.loop.train`` writes
-  them (plus ``batched_with``), so a sweep can mix batched and single runs.
+- its plan (``kcap.train.plan.plan_run``) and its run directory, metrics, summary and store row,
+  written by the same ``RunLog`` as a single run's (plus ``batched_with``), so a sweep can mix
+  batched and single runs.
 
 Results equal training each model alone up to floating-point reassociation (tests/test_batched.py).
 
-For a sweep runner: ``batch_key(config)`` of the dry-run config of each run (``train(...,
-dry_run=True)``) groups compatible runs; ``train_many(requests)`` trains one group.
+For a sweep runner: ``batch_key(config)`` of each run's config (``plan_run(...).config``) groups
+compatible runs; ``train_many(requests)`` trains one group.
 """
 
 from __future__ import annotations
@@ -24,32 +25,26 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_model
 from torch.func import functional_call, stack_module_state
 
-from kcap.atomic import file_sha256, make_dir
-from kcap.device import device_name, resolve_device
 from kcap.errors import KcapError
-from kcap.kinds import load_dataset, make_stream
-from kcap.model.build import build_model, config_from_dict
-from kcap.model.flops import peak_flops
 from kcap.model.spec import ModelSpec
-from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.train.config import TrainConfig
-from kcap.train.failure import failure_reason
-from kcap.train.loop import heldout_loss, train
+from kcap.train.failure import TrainingDiverged
+from kcap.train.plan import RunPlan, plan_run
 from kcap.train.precision import autocast, resolve_precision
 from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
+from kcap.train.runlog import RunLog, open_run_dir
 from kcap.train.schedule import lr_at
 
 # Training settings that must agree for runs to share one computation; everything else in
@@ -68,7 +63,7 @@ class RunRequest:
 
 
 def batch_key(config: dict) -> tuple:
-    """Runs whose dry-run configs have equal keys can be trained together by ``train_many``."""
+    """Runs whose configs (``RunPlan.config``) have equal keys can be trained together by ``train_many``."""
     t = config["train"]
     return (json.dumps(config["model"], sort_keys=True),) + tuple(t[k] for k in SHARED)
 
@@ -152,32 +147,6 @@ class BatchedStep:
         return losses.detach()
 
 
-class _RunLog:
-    """One model's bookkeeping: metrics records as the single-model loop writes them."""
-
-    def __init__(self, req: RunRequest, config: dict, stream, peak: float | None, junk: bool):
-        d = config["derived"]
-        self.req, self.config = req, config
-        self.cfg = TrainConfig.from_dict(config["train"])
-        self.steps, self.warmup, self.eval_every = d["steps"], d["warmup"], d["eval_every"]
-        self.flops_per_token = d["train_flops_per_token"]
-        self.targets = d["stream_tokens"] - 1
-        self.peak = peak
-        self.active_params = config["params"]["active"]
-        self.heldout = stream.heldout(self.cfg.heldout, self.cfg.seq) if self.eval_every else None
-        self.junk = junk
-        self.records: list[dict] = []
-        self.error: str | None = None  # set when this model diverges: it stops, the others go on
-        self.tokens, self.loss_sum, self.n, self.last_loss = 0, 0.0, 0, float("nan")
-        self.t_log, self.tok_log = time.perf_counter(), 0
-        make_dir(Path(req.out))
-        rundir.write_json(Path(req.out) / rundir.CONFIG, config)
-        self.metrics = open(Path(req.out) / rundir.METRICS, "w")  # noqa: SIM115 -- closed by train_many
-
-    def lr(self, step: int) -> float:
-        return lr_at(step, self.steps, self.cfg.lr, self.warmup, self.cfg.min_lr_ratio)
-
-
 def train_many(requests: list[RunRequest], progress: bool = True, record: bool = True) -> list[dict]:
     """Train the requested runs (all of one ``batch_key``) as one batched computation.
 
@@ -186,8 +155,32 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
     and compile is not used (the vmapped step runs eagerly)."""
     if not requests:
         return []
-    configs = [train(r.data, r.spec, r.cfg, r.out, dry_run=True) for r in requests]
-    keys = [batch_key(c) for c in configs]
+    plans = [plan_run(r.data, r.spec, r.cfg) for r in requests]
+    _check_batchable(requests, plans)
+    device, cfg = plans[0].device, plans[0].cfg
+    with ExitStack() as cleanup:
+        for r, plan in zip(requests, plans):
+            open_run_dir(Path(r.out), plan.config, fresh=True)
+        models = [plan.model.to(device) for plan in plans]  # each initialized as ``train`` initializes it
+        do_step = BatchedStep(models, cfg, [plan.cfg.wd for plan in plans], device)
+        # the store follows the runs as it follows single ones: running, then trained or failed
+        store = cleanup.enter_context(RunStore()) if record else None
+        logs = []
+        for r, plan in zip(requests, plans):
+            logs.append(RunLog(plan, r.out, device, store=store))
+            cleanup.callback(logs[-1].close)
+        batches = [cleanup.enter_context(Producer(plan.stream.batches(cfg.seq, cfg.batch))) for plan in plans]
+        try:
+            return _train_steps(logs, batches, do_step, models[0], progress)
+        except BaseException as e:
+            for log in logs:  # those still running (not finished, not diverged)
+                log.failed(e)
+            raise
+
+
+def _check_batchable(requests: list[RunRequest], plans: list[RunPlan]) -> None:
+    """Refuse, before anything is written, runs that cannot share one batched computation."""
+    keys = [batch_key(plan.config) for plan in plans]
     for i, k in enumerate(keys):
         if k != keys[0]:
             diff = [n for n, a, b in zip(("model",) + SHARED, keys[0], k) if a != b]
@@ -195,154 +188,80 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
                             f"{', '.join(diff)} differ")
     if len({str(Path(r.out).resolve()) for r in requests}) < len(requests):
         raise KcapError("two batched runs share one output directory")
-    cfg0 = TrainConfig.from_dict(configs[0]["train"])
-    if cfg0.grad_accum != 1:
+    if plans[0].cfg.grad_accum != 1:
         raise KcapError("batched training needs grad_accum 1 (the K models already share one batch)")
-    device = resolve_device(cfg0.device)
-    if resolve_precision(cfg0.precision, device) == "fp16":
+    if plans[0].config["derived"]["precision"] == "fp16":
         raise KcapError("batched training supports fp32 and bf16, not fp16 (no per-model loss scaling)")
-    model = configs[0]["model"]
+    model = plans[0].config["model"]
     if model.get("arch") == "hf" or model.get("n_expert", 0):
         what = "a Hugging Face model" if model.get("arch") == "hf" else "a mixture of experts (routing has no vmap rule)"
         raise KcapError(f"batched training needs a dense kcap model, not {what}; train these runs one by one")
-    model_cfg = config_from_dict(model)
-
-    models, logs, batches = [], [], []
-    peak = peak_flops(device_name(device)) if device.type == "cuda" else None
-    for r, c in zip(requests, configs):
-        cfg = TrainConfig.from_dict(c["train"])
-        torch.manual_seed(cfg.seed)  # the same init as training this model alone
-        models.append(build_model(model_cfg).to(device))
-        dataset = load_dataset(r.data)
-        stream = make_stream(dataset, cfg.exposures, seed=cfg.seed)
-        logs.append(_RunLog(r, c, stream, peak, bool(dataset.junk)))
-        batches.append(Producer(stream.batches(cfg.seq, cfg.batch)))
-    K, B, T = len(models), cfg0.batch, cfg0.seq
-    do_step = BatchedStep(models, cfg0, [log.cfg.wd for log in logs], device)
-    scratch = models[0]  # a real module to read one model out of the stack (held-out loss, saving)
-    n_steps = max(log.steps for log in logs)
-    if record:  # the store follows the runs as it follows single ones: running, then trained or failed
-        with RunStore() as store:
-            for log in logs:
-                store.record_started(log.config["id"], Path(log.req.out), log.config)
-    try:
-        results = _train_steps(logs, batches, do_step, scratch, device, n_steps, progress, K, B, T, record)
-    except BaseException as e:
-        if record:
-            reason = ("interrupted: KeyboardInterrupt" if isinstance(e, KeyboardInterrupt) else failure_reason(e))
-            with RunStore() as store:
-                for log in logs:
-                    if store.run_status(log.config["id"]).status == "running":
-                        store.record_failed(log.config["id"], reason, status="interrupted" if isinstance(
-                            e, KeyboardInterrupt) else "failed")
-        raise
-    finally:
-        for b in batches:  # a stopped or diverged model's producer was never drained
-            b.close()
-        for log in logs:
-            log.metrics.close()
-    return results
 
 
-def _train_steps(logs: list[_RunLog], batches: list[Producer], do_step: BatchedStep, scratch: torch.nn.Module,
-                 device: torch.device, n_steps: int, progress: bool, K: int, B: int, T: int,
-                 record: bool) -> list[dict]:
+def _train_steps(logs: list[RunLog], batches: list[Producer], do_step: BatchedStep, scratch: torch.nn.Module,
+                 progress: bool) -> list[dict]:
+    """All K models step together until the longest run ends; each logs, evaluates and finishes as alone."""
+    K, cfg, device = len(logs), logs[0].plan.cfg, do_step.device
+    n_steps = max(log.plan.steps for log in logs)
     bar = TrainProgress(n_steps, enabled=progress, description=f"train x{K}")
     t0 = time.perf_counter()
-    x_all = np.zeros((K, B, T), np.int64)
-    y_all = np.zeros((K, B, T), np.int64)
+    x_all, y_all = np.zeros((K, cfg.batch, cfg.seq), np.int64), np.zeros((K, cfg.batch, cfg.seq), np.int64)
+    errors: dict[int, str] = {}  # a model that diverged stops; the others go on
     for step in range(n_steps):
-        active = [step < log.steps and log.error is None for log in logs]
-        lrs = [log.lr(step) if a else 0.0 for log, a in zip(logs, active)]
-        n_valid = []
+        active = [step < log.plan.steps and k not in errors for k, log in enumerate(logs)]
+        lrs = [_lr(log.plan, step) if a else 0.0 for log, a in zip(logs, active)]
+        n_valid = _fill(x_all, y_all, batches, active)
+        losses = do_step(torch.from_numpy(x_all).to(device, non_blocking=True),
+                         torch.from_numpy(y_all).to(device, non_blocking=True),
+                         torch.tensor(lrs, device=device), torch.tensor(active, device=device))
         for k, log in enumerate(logs):
-            if not active[k]:  # finished: dummy targets, zero weight, zero lr (weights frozen)
-                x_all[k], y_all[k] = 0, 0
-                n_valid.append(0)
+            if not active[k]:
                 continue
-            x, y = next(batches[k])
-            x_all[k], y_all[k] = 0, -1  # a short final batch: the missing rows are ignored targets
-            x_all[k, :len(x)], y_all[k, :len(y)] = x, y
-            n_valid.append(int((y >= 0).sum()))
-        xb = torch.from_numpy(x_all).to(device, non_blocking=True)
-        yb = torch.from_numpy(y_all).to(device, non_blocking=True)
-        step_losses = do_step(xb, yb, torch.tensor(lrs, device=device), torch.tensor(active, device=device))
-        params = do_step.params
-        for k, log in enumerate(logs):
-            if active[k]:
-                _after_step(log, step, lrs[k], step_losses[k], n_valid[k], params, k, scratch, device, t0, batches[k])
+            log.add(losses[k], n_valid[k])
+            if log.plan.logs_at(step):
+                model = _load_model(scratch, do_step.params, k) if log.plan.evaluates_at(step) else None
+                try:
+                    log.record(step, lrs[k], batches[k].wait_s, model)
+                except TrainingDiverged as e:  # no weights, no summary, failed in the store: as a single run
+                    log.failed(e)
+                    errors[k] = str(e)
         bar.update(step + 1)
     bar.close()
     wall = time.perf_counter() - t0
     aggregate = sum(log.tokens for log in logs) / wall
     results = []
     for k, log in enumerate(logs):
-        log.metrics.close()
-        if log.error is not None:  # no weights, no summary; the store says failed: like a failed single run
-            if record:
-                with RunStore() as store:
-                    store.record_failed(log.config["id"], f"nan: {log.error}")
-            results.append({"id": log.config["id"], "run_dir": str(log.req.out), "error": log.error})
+        if k in errors:
+            results.append({"id": log.plan.id, "run_dir": str(log.out), "error": errors[k]})
             continue
-        results.append(_finish(log, do_step.params, k, scratch, wall, aggregate, K, record, batches[k].wait_s))
+        # wall time and tokens/s are the batch's: each model's share of the aggregate throughput
+        summary = log.summary(batches[k].wait_s, wall=wall, batched_with=K, aggregate_tokens_per_s=aggregate)
+        results.append(log.finish(copy.deepcopy(_load_model(scratch, do_step.params, k)), summary))
     return results
 
 
+def _lr(plan: RunPlan, step: int) -> float:
+    return lr_at(step, plan.steps, plan.cfg.lr, plan.warmup, plan.cfg.min_lr_ratio)
+
+
+def _fill(x_all: np.ndarray, y_all: np.ndarray, batches: list[Producer], active: list[bool]) -> list[int]:
+    """Each active model's next batch into its slot of (K, B, T); returns each model's target count."""
+    n_valid = []
+    for k, batches_k in enumerate(batches):
+        if not active[k]:  # finished: dummy targets, zero weight, zero lr (weights frozen)
+            x_all[k], y_all[k] = 0, 0
+            n_valid.append(0)
+            continue
+        x, y = next(batches_k)
+        x_all[k], y_all[k] = 0, -1  # a short final batch: the missing rows are ignored targets
+        x_all[k, :len(x)], y_all[k, :len(y)] = x, y
+        n_valid.append(int((y >= 0).sum()))
+    return n_valid
+
+
 def _load_model(scratch: torch.nn.Module, params: dict[str, torch.Tensor], k: int) -> torch.nn.Module:
+    """Model ``k`` of the stack, copied into ``scratch`` (a real module: held-out loss, saving)."""
     with torch.no_grad():
         for name, p in scratch.named_parameters():
             p.copy_(params[name][k])
     return scratch
-
-
-def _after_step(log: _RunLog, step: int, lr: float, loss: torch.Tensor, n_valid: int, params, k: int,
-                scratch: torch.nn.Module, device: torch.device, t0: float, batches: Producer) -> None:
-    log.tokens += n_valid
-    log.loss_sum += loss
-    log.n += 1
-    evaluate = log.eval_every and ((step + 1) % log.eval_every == 0 or step + 1 == log.steps)
-    if not ((step + 1) % log.cfg.log_every == 0 or step + 1 == log.steps or evaluate):
-        return
-    log.last_loss = float(log.loss_sum) / log.n
-    now = time.perf_counter()
-    tok_s = (log.tokens - log.tok_log) / max(now - log.t_log, 1e-9)
-    # as in the single loop: with junk, useful windows are spread evenly over the steps
-    done = (step + 1) / log.steps if log.junk else log.tokens / log.targets
-    rec = {"step": step + 1, "tokens": log.tokens, "exposures": log.cfg.exposures * done,
-           "loss": log.last_loss, "lr": lr, "tokens_per_s": tok_s, "flops": log.tokens * log.flops_per_token,
-           "flops_6nd": 6 * log.active_params * log.tokens, "elapsed_s": now - t0, "data_wait_s": batches.wait_s}
-    if log.peak:
-        rec["mfu"] = tok_s * log.flops_per_token / log.peak
-    if evaluate and log.heldout is not None:
-        rec["heldout_loss"] = heldout_loss(_load_model(scratch, params, k), *log.heldout, device,
-                                           precision=log.cfg.precision)
-        now = time.perf_counter()
-    log.records.append(rec)
-    log.metrics.write(json.dumps(rec) + "\n")
-    log.metrics.flush()
-    if not math.isfinite(log.last_loss):
-        log.error = f"training diverged at step {step + 1}: loss is {log.last_loss} (try a lower --lr)"
-    log.loss_sum, log.n, log.t_log, log.tok_log = 0.0, 0, now, log.tokens
-
-
-def _finish(log: _RunLog, params, k: int, scratch: torch.nn.Module, wall: float, aggregate: float, K: int, record: bool,
-            wait_s: float) -> dict:
-    out = Path(log.req.out)
-    model = copy.deepcopy(_load_model(scratch, params, k)).to("cpu")
-    tmp = out / f".{rundir.WEIGHTS}.tmp"
-    save_model(model, str(tmp))
-    os.replace(tmp, out / rundir.WEIGHTS)
-    # wall time and tokens/s are the batch's: each model's share of the aggregate throughput
-    summary = {"steps": log.steps, "tokens": log.tokens, "final_loss": log.last_loss,
-               "final_heldout_loss": log.records[-1].get("heldout_loss"), "wall_s": wall,
-               "tokens_per_s": log.tokens / wall, "flops": log.tokens * log.flops_per_token,
-               "flops_6nd": 6 * log.active_params * log.tokens, "data_wait_s": wait_s,
-               "resumed_at_steps": [], "world_size": 1, "batched_with": K, "aggregate_tokens_per_s": aggregate,
-               "weights_sha256": file_sha256(out / rundir.WEIGHTS)}
-    if log.peak:
-        summary["mfu"] = summary["tokens_per_s"] * log.flops_per_token / log.peak
-    rundir.write_json(out / rundir.SUMMARY, summary)
-    if record:
-        with RunStore() as store:
-            store.record_trained(log.config["id"], out, log.config, summary, points=log.records)
-    return {"id": log.config["id"], "run_dir": str(out), **summary}

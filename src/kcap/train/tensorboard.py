@@ -7,6 +7,7 @@ metrics.jsonl stays the record of a run; TensorBoard is a view of the same numbe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 from kcap.errors import KcapError
 
@@ -28,3 +29,9 @@ class TensorBoardLog:
 
     def close(self) -> None:
         self.writer.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
