@@ -18,6 +18,7 @@ from kcap.cli_data import data_app
 from kcap.cli_laws import fit_app, optimal
 from kcap.cli_sweep import sweep_app
 from kcap.errors import KcapError
+from kcap.model.archs import DEFAULT_ARCH, arch_help, export_help
 
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -38,7 +39,7 @@ def train(
     layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
     d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
-    arch: Annotated[str, typer.Option(help="gpt2 (LayerNorm, GELU), llama (RMSNorm, SwiGLU), mistral (llama + GQA).")] = "gpt2",
+    arch: Annotated[str, typer.Option(help=arch_help())] = DEFAULT_ARCH,
     kv_heads: Annotated[Optional[int], typer.Option(help="Key/value heads, grouped-query attention (default: all heads; mistral: heads/4).")] = None,
     mlp_ratio: Annotated[int, typer.Option(help="MLP width / d_model: 4 standard, 1 the paper's 1/4 MLP, 0 no MLP.")] = 4,
     experts: Annotated[int, typer.Option(help="Mixture of experts: experts per layer (0: dense MLP; the paper: 32).")] = 0,
@@ -77,7 +78,7 @@ def train(
                       warmup=warmup, seed=seed, device=device, compile=compile, eval_every=eval_every,
                       precision=precision)
     if hf_config:  # the config file is the whole architecture: shape options would be ignored
-        shape = {"--layers": (layers, 2), "--heads": (heads, 2), "--d-model": (d_model, 64), "--arch": (arch, "gpt2"),
+        shape = {"--layers": (layers, 2), "--heads": (heads, 2), "--d-model": (d_model, 64), "--arch": (arch, DEFAULT_ARCH),
                  "--kv-heads": (kv_heads, None), "--mlp-ratio": (mlp_ratio, 4), "--experts": (experts, 0),
                  "--top-k": (top_k, 1), "--capacity-factor": (capacity_factor, 1.25), "--untied": (untied, False)}
         given = [k for k, (v, default) in shape.items() if v != default]
@@ -150,16 +151,14 @@ def measure(
         measure_table(r)
 
 
-@app.command()
+@app.command(help=f"Export a run for transformers: {export_help()} (needs the hf extra: transformers).\n\n"
+                  "Loads with AutoModelForCausalLM / AutoTokenizer.from_pretrained(DIR), no custom code. "
+                  "MoE and no-MLP models do not export.")
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     hf: Annotated[Path, typer.Option(help="Directory to write the Hugging Face model and tokenizer to.")],
     data: Annotated[Optional[Path], typer.Option(help="The run's dataset (for its tokenizer), if it moved.")] = None,
 ) -> None:
-    """Export a run for transformers: gpt2 -> GPTNeoXForCausalLM, llama/mistral -> Llama/Mistral (needs the hf extra: transformers).
-
-    Loads with AutoModelForCausalLM / AutoTokenizer.from_pretrained(DIR), no custom code. MoE and
-    no-MLP models do not export."""
     from kcap.measure.evaluate import export_run
 
     r = export_run(run, hf, data)

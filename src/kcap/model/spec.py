@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 from kcap.errors import KcapError
-from kcap.model.config import ARCHS, GPTConfig, shape_problem
+from kcap.model.archs import ARCHS, DEFAULT_ARCH
+from kcap.model.config import GPTConfig, shape_problem
 
 # model config fields as the command line names them
 OPTIONS = {"n_layer": "--layers", "n_head": "--heads", "d_model": "--d-model", "n_kv_head": "--kv-heads",
@@ -24,9 +25,9 @@ class ModelSpec:
     layers: int = 2
     heads: int = 2
     d_model: int = 64
-    arch: str = "gpt2"
+    arch: str = DEFAULT_ARCH
     kv_heads: int | None = None
-    """Key/value heads (grouped-query attention); None: all heads, or heads/4 for mistral."""
+    """Key/value heads (grouped-query attention); None: the arch's default (all heads; mistral: heads/4)."""
     mlp_ratio: int = 4
     experts: int = 0
     top_k: int = 1
@@ -40,9 +41,8 @@ class ModelSpec:
             return
         if self.arch not in ARCHS:
             raise KcapError(f"unknown --arch {self.arch!r}; available: {', '.join(ARCHS)} (or --hf-config)")
-        if self.kv_heads is None and self.arch == "mistral":
-            # Mistral 7B shares each key/value head among 4 query heads
-            self.kv_heads = self.heads // 4 if self.heads % 4 == 0 else 1
+        if self.kv_heads is None and ARCHS[self.arch].kv_group > 1:
+            self.kv_heads = ARCHS[self.arch].default_kv_heads(self.heads)
         # the shape rules live in model/config.py; their message is shown with this command's options
         problem = shape_problem(self.arch, 1, self.layers, self.heads, self.d_model, 1, self.kv_heads,
                                 self.mlp_ratio, self.experts, self.top_k, self.capacity_factor)
@@ -58,6 +58,6 @@ class ModelSpec:
         # kv heads equal to the heads are stored as None, so a gpt2 config reads exactly as before GQA
         kv = self.kv_heads if self.kv_heads != self.heads else None
         return GPTConfig(vocab_size=vocab_size, n_layer=self.layers, n_head=self.heads, d_model=self.d_model,
-                         max_seq=seq, arch=self.arch, bias=self.arch == "gpt2", mlp_ratio=self.mlp_ratio,
+                         max_seq=seq, arch=self.arch, bias=ARCHS[self.arch].bias, mlp_ratio=self.mlp_ratio,
                          n_kv_head=kv, n_expert=self.experts, top_k=self.top_k,
                          capacity_factor=self.capacity_factor, tie_embeddings=self.tied)

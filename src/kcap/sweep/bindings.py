@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from kcap.errors import KcapError
+from kcap.model.archs import ARCHS, DEFAULT_ARCH
 from kcap.sweep.schema import SpecError
 
 JUNK_PARAMS = {"fraction": "junk_fraction", "people": "junk_people", "domain_token": "domain_token"}
@@ -70,9 +71,9 @@ def check_data(d: dict, where: str) -> None:
 
 def is_neutral(size: dict, key: str) -> bool:
     """Whether an extra asks for the plain model, so that stating it is the same run as leaving it
-    out (mistral's kv_heads never is: its default is grouped)."""
+    out (kv_heads never is for an arch grouped by default, such as mistral)."""
     if key == "kv_heads":
-        return size.get("arch") != "mistral" and size[key] == size["heads"]
+        return ARCHS[size.get("arch", DEFAULT_ARCH)].kv_group == 1 and size[key] == size["heads"]
     return size[key] == NEUTRAL[key]
 
 

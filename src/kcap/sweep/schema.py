@@ -24,6 +24,7 @@ import yaml
 
 from kcap.errors import KcapError
 from kcap.knowledge.info import NAME_SPACE
+from kcap.model.archs import ARCHS
 
 
 class SpecError(KcapError):
@@ -57,7 +58,6 @@ def _float(lo=None, hi=None, **kw) -> Leaf:
     return Leaf(float, lo, hi, **kw)
 
 
-ARCHS = ("gpt2", "llama", "mistral")
 KINDS = ("bioS", "bioD", "random")
 QUANTIZE = ("none", "int8", "int4")
 
@@ -95,7 +95,7 @@ SCHEMA: dict[str, Any] = {
         "random": {"length": _int(1), "alphabet": _int(2)},  # random strings: N sequences of S symbols of V
     },
     "model": {
-        "arch": Leaf(str, choices=ARCHS),
+        "arch": Leaf(str, choices=tuple(ARCHS)),
         "base": SIZE,
         "ladder": [SIZE],  # a list of partial sizes, each derived from base
     },
