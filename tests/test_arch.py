@@ -203,5 +203,5 @@ def test_the_sweep_and_the_cli_offer_the_tables_archs():
     from kcap.model.archs import ARCHS, arch_help
     from kcap.sweep.schema import SCHEMA
 
-    assert SCHEMA["model"]["arch"].choices == tuple(ARCHS)
+    assert tuple(SCHEMA["model"]["arch"].choices) == tuple(ARCHS)
     assert all(f"{name} (" in arch_help() for name in ARCHS)

@@ -70,6 +70,12 @@ def arch_help() -> str:
     return ", ".join(f"{a.name} ({a.description})" for a in ARCHS.values()) + "."
 
 
+def kv_heads_help() -> str:
+    """What ``--kv-heads`` defaults to, arch by arch, for its help."""
+    grouped = [f"{a.name}: heads/{a.kv_group}" for a in ARCHS.values() if a.kv_group > 1]
+    return "; ".join(["all heads", *grouped])
+
+
 def export_help() -> str:
     """Which transformers class each arch exports to, for ``kcap export``'s help."""
     return ", ".join(f"{a.name} -> {a.hf.model_class}" for a in ARCHS.values() if a.hf)
