@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import types
 import typing
 from collections.abc import Callable, Collection
@@ -107,7 +108,8 @@ def value_problem(value: Any, d: Declared) -> str | None:
         return None if d.nullable else "must be given, got None"
     o = d.option
     if d.type in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float) if d.type is float else int):
+        # numbers.Integral / Real also admit numpy's scalars; bool is an int to Python, not here
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral if d.type is int else numbers.Real):
             return f"must be {'an integer' if d.type is int else 'a number'}, got {value!r}"
         if not math.isfinite(value):  # also refuses NaN, which no comparison would catch
             return f"must be finite, got {value!r}"

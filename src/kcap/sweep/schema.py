@@ -51,7 +51,7 @@ class Leaf:
     hi: float | None = None
     lo_open: bool = False  # lo is exclusive (> lo)
     hi_open: bool = False
-    choices: tuple | None = None
+    choices: tuple | None = None  # or a live view such as ARCHS.keys()
     axis: bool = True
     nullable: bool = False  # null means "the default" (e.g. the paper's lr for N)
 
