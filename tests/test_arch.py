@@ -162,3 +162,46 @@ def test_bad_model_specs_name_the_option(kw, needle):
 def test_mistral_defaults_to_a_quarter_of_the_heads_for_keys_and_values():
     assert ModelSpec(heads=8, d_model=64, arch="mistral").kv_heads == 2
     assert ModelSpec(heads=2, d_model=64, arch="mistral").kv_heads == 1
+
+
+def test_every_arch_is_built_from_its_table_row():
+    from kcap.model.archs import ARCHS
+    from kcap.model.mlp import MLPS
+
+    for name, row in ARCHS.items():
+        spec = ModelSpec(layers=1, heads=8, d_model=64, arch=name)
+        cfg = spec.config(vocab_size=50, seq=16)
+        assert cfg.bias == row.bias and cfg.kv_heads == row.default_kv_heads(8)
+        model = GPT(cfg)
+        norm = torch.nn.LayerNorm if row.norm == "layernorm" else torch.nn.RMSNorm
+        assert isinstance(model.ln_f, norm) and isinstance(model.blocks[0].mlp, MLPS[row.mlp])
+
+
+def test_a_new_arch_is_one_table_row(monkeypatch):
+    """A row is all it takes: spec defaults, building, FLOPs and the --arch help follow it."""
+    from kcap.model import archs
+    from kcap.model.hf import exportable
+    from kcap.model.mlp import SwiGLU
+
+    row = archs.Arch("llama-ln", "LayerNorm, SwiGLU, GQA by 2", norm="layernorm", mlp="swiglu", bias=False,
+                     kv_group=2)
+    monkeypatch.setitem(archs.ARCHS, row.name, row)
+    spec = ModelSpec(layers=1, heads=4, d_model=32, arch="llama-ln")
+    assert spec.kv_heads == 2
+    cfg = spec.config(vocab_size=50, seq=16)
+    model = GPT(cfg)
+    assert isinstance(model.ln_f, torch.nn.LayerNorm) and model.ln_f.bias is None
+    assert isinstance(model.blocks[0].mlp, SwiGLU) and cfg.gated
+    dense = GPTConfig(**{**cfg.to_dict(), "arch": "gpt2"})
+    assert forward_flops_per_token(cfg, 16) != forward_flops_per_token(dense, 16)  # gated: 3 matrices
+    assert model(torch.randint(0, 50, (1, 16))).shape == (1, 16, 50)
+    assert "no Hugging Face class" in exportable(cfg)
+    assert "llama-ln (LayerNorm, SwiGLU, GQA by 2)" in archs.arch_help()
+
+
+def test_the_sweep_and_the_cli_offer_the_tables_archs():
+    from kcap.model.archs import ARCHS, arch_help
+    from kcap.sweep.schema import SCHEMA
+
+    assert tuple(SCHEMA["model"]["arch"].choices) == tuple(ARCHS)
+    assert all(f"{name} (" in arch_help() for name in ARCHS)

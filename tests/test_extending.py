@@ -19,7 +19,7 @@ TOY_KIND = textwrap.dedent('''
     from __future__ import annotations
 
     import math
-    from dataclasses import dataclass, field
+    from dataclasses import MISSING, dataclass
     from pathlib import Path
     from typing import Annotated
 
@@ -32,11 +32,12 @@ TOY_KIND = textwrap.dedent('''
     from kcap.knowledge.datasets import DATASET_FORMAT, check_dataset_dir, check_out_dir, load_array, save_array
     from kcap.knowledge.tokenizer import SEPARATOR, build_tokenizer, load_tokenizer
     from kcap.measure.losses import summary, token_losses
+    from kcap.options import option
 
 
     @dataclass(frozen=True)
-    class ToyParams:
-        symbols: int = field(metadata={"min": 2})
+    class ToyParams:  # a sweep spec's data.toy section, declared once
+        symbols: int = option(MISSING, "V: symbols a value is drawn from.", lo=2)
 
 
     @dataclass(frozen=True)

@@ -18,6 +18,10 @@ from kcap.cli_data import make_data_app
 from kcap.cli_laws import fit_app, optimal
 from kcap.cli_sweep import sweep_app
 from kcap.errors import KcapError
+from kcap.model.archs import export_help
+from kcap.model.spec import ModelSpec
+from kcap.options import cli_annotation, declared, pick, with_options
+from kcap.train.config import TrainConfig
 
 app = typer.Typer(help="kcap: how many bits of knowledge does a language model store per parameter?",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -31,61 +35,39 @@ app.add_typer(sweep_app, name="sweep")
 app.command("optimal")(optimal)
 
 
+MODEL_PANEL, TRAIN_PANEL = "Model (ModelSpec)", "Training (TrainConfig)"
+# options other commands share with `kcap train`, with their own defaults where they differ
+Layers, Heads, DModel = (cli_annotation(ModelSpec, k) for k in ("layers", "heads", "d_model"))
+Device = cli_annotation(TrainConfig, "device")
+
+
 @app.command()
+@with_options((ModelSpec, MODEL_PANEL), (TrainConfig, TRAIN_PANEL))
 def train(
     data: Annotated[Path, typer.Option(help="Dataset directory (from `kcap data bios|biod|random`).")],
     out: Annotated[Path, typer.Option(help="Run directory to create.")],
-    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
-    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
-    d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
-    arch: Annotated[str, typer.Option(help="gpt2 (LayerNorm, GELU), llama (RMSNorm, SwiGLU), mistral (llama + GQA).")] = "gpt2",
-    kv_heads: Annotated[Optional[int], typer.Option(help="Key/value heads, grouped-query attention (default: all heads; mistral: heads/4).")] = None,
-    mlp_ratio: Annotated[int, typer.Option(help="MLP width / d_model: 4 standard, 1 the paper's 1/4 MLP, 0 no MLP.")] = 4,
-    experts: Annotated[int, typer.Option(help="Mixture of experts: experts per layer (0: dense MLP; the paper: 32).")] = 0,
-    top_k: Annotated[int, typer.Option(help="Experts per token.")] = 1,
-    capacity_factor: Annotated[float, typer.Option(help="Expert capacity in training, as a multiple of an even share.")] = 1.25,
-    untied: Annotated[bool, typer.Option("--untied", help="A separate output layer instead of the tied embedding.")] = False,
-    hf_config: Annotated[Optional[Path], typer.Option(help="Train this Hugging Face config.json (any causal LM) from scratch instead; needs the hf extra: transformers.")] = None,
-    precision: Annotated[str, typer.Option(help="fp32, bf16, fp16 (CUDA, loss scaling), auto (bf16 on CUDA, fp32 on CPU).")] = "auto",
-    exposures: Annotated[int, typer.Option(help="Exposures of every person.")] = 100,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the paper's for N).")] = None,
-    wd: Annotated[Optional[float], typer.Option(help="Weight decay (default: the paper's for N).")] = None,
-    batch: Annotated[Optional[int], typer.Option(help="Sequences per optimizer step (default: the paper's for N).")] = None,
-    grad_accum: Annotated[int, typer.Option(help="Micro-batches per step.")] = 1,
-    seq: Annotated[int, typer.Option(help="Tokens per window.")] = 512,
-    warmup: Annotated[Optional[int], typer.Option(help="Warm-up steps (default: 1000, at most 10% of all steps).")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed for init and data order.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    compile: Annotated[str, typer.Option(help="torch.compile: auto (CUDA only), on, off, graphs (+ CUDA graphs).")] = "auto",
+    hf_config: Annotated[Optional[Path], typer.Option(help="Train this Hugging Face config.json (any causal LM) from scratch instead of the model options; needs the hf extra: transformers.", rich_help_panel=MODEL_PANEL)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
-    eval_every: Annotated[Optional[int], typer.Option(help="Steps between held-out evaluations (default: ~20 per run; 0: none).")] = None,
     track_bits: Annotated[bool, typer.Option("--track-bits", help="Measure bits stored at every evaluation (for passes-to-memorize).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved run (steps, tokens, params, FLOPs) and stop.")] = False,
     resume: Annotated[str, typer.Option(help="auto: continue the run in --out from its newest valid checkpoint (or skip it if finished; refused if its config differs); never: start afresh.")] = "never",
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints (default: ~20 per run; 0: none).")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log metrics for TensorBoard in RUN/tb (needs the tensorboard package: the tb extra).")] = False,
+    **options,
 ) -> None:
     """Train a model (rotary GPT-2 by default) on a dataset for exactly E exposures of every person (or string).
 
     Under torchrun (e.g. `torchrun --standalone --nproc-per-node 2 -m kcap.cli train ...`) one run
     spreads over the processes with DistributedDataParallel, for the same global batch."""
-    from kcap.model.spec import ModelSpec
-    from kcap.train.config import TrainConfig
     from kcap.train.loop import train as run_train
 
-    cfg = TrainConfig(exposures=exposures, lr=lr, wd=wd, batch=batch, grad_accum=grad_accum, seq=seq,
-                      warmup=warmup, seed=seed, device=device, compile=compile, eval_every=eval_every,
-                      precision=precision)
+    cfg = TrainConfig(**pick(TrainConfig, options))
+    shape = pick(ModelSpec, options)
     if hf_config:  # the config file is the whole architecture: shape options would be ignored
-        shape = {"--layers": (layers, 2), "--heads": (heads, 2), "--d-model": (d_model, 64), "--arch": (arch, "gpt2"),
-                 "--kv-heads": (kv_heads, None), "--mlp-ratio": (mlp_ratio, 4), "--experts": (experts, 0),
-                 "--top-k": (top_k, 1), "--capacity-factor": (capacity_factor, 1.25), "--untied": (untied, False)}
-        given = [k for k, (v, default) in shape.items() if v != default]
+        given = [d.flag_for(shape[d.name]) for d in declared(ModelSpec) if d.option.cli and shape[d.name] != d.default]
         if given:
             raise KcapError(f"--hf-config defines the model; drop {', '.join(given)} (edit the config instead)")
-    spec = ModelSpec(layers=layers, heads=heads, d_model=d_model, arch=arch, kv_heads=kv_heads, mlp_ratio=mlp_ratio,
-                     experts=experts, top_k=top_k, capacity_factor=capacity_factor, tied=not untied,
-                     hf_config=_read_json_file(hf_config, "--hf-config") if hf_config else None)
+    spec = ModelSpec(**shape, hf_config=_read_json_file(hf_config, "--hf-config") if hf_config else None)
     probe = None
     if track_bits:
         from kcap.measure.evaluate import bits_probe
@@ -98,6 +80,10 @@ def train(
         return
     s = run_train(data, spec, cfg, out, progress=not quiet, probe=probe, resume=resume,
                   checkpoint_every=checkpoint_every, tensorboard=tensorboard)
+    _report_train(s, out)
+
+
+def _report_train(s: dict, out: Path) -> None:
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
         return
     if s.get("already_finished"):
@@ -124,7 +110,7 @@ def _read_json_file(path: Path, what: str) -> dict:
 def measure(
     run: Annotated[Optional[Path], typer.Argument(help="Run directory (omit with --hf).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    device: Device = TrainConfig.device,
     data: Annotated[Optional[Path], typer.Option(help="The run's dataset, if it moved since training (with --hf: required).")] = None,
     quantize: Annotated[Optional[str], typer.Option(help="Quantize the weights first: int8 or int4 (round to nearest, symmetric).")] = None,
     group_size: Annotated[Optional[int], typer.Option(help="With --quantize: one scale per G weights of a row (default: per output channel).")] = None,
@@ -150,16 +136,14 @@ def measure(
         measure_table(r)
 
 
-@app.command()
+@app.command(help=f"Export a run for transformers: {export_help()} (needs the hf extra: transformers).\n\n"
+                  "Loads with AutoModelForCausalLM / AutoTokenizer.from_pretrained(DIR), no custom code. "
+                  "MoE and no-MLP models do not export.")
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     hf: Annotated[Path, typer.Option(help="Directory to write the Hugging Face model and tokenizer to.")],
     data: Annotated[Optional[Path], typer.Option(help="The run's dataset (for its tokenizer), if it moved.")] = None,
 ) -> None:
-    """Export a run for transformers: gpt2 -> GPTNeoXForCausalLM, llama/mistral -> Llama/Mistral (needs the hf extra: transformers).
-
-    Loads with AutoModelForCausalLM / AutoTokenizer.from_pretrained(DIR), no custom code. MoE and
-    no-MLP models do not export."""
     from kcap.measure.evaluate import export_run
 
     r = export_run(run, hf, data)
@@ -206,23 +190,21 @@ def plot_capacity(
 
 @bench_app.command("train")
 def bench_train(
-    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
-    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
-    d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
+    layers: Layers = ModelSpec.layers,
+    heads: Heads = ModelSpec.heads,
+    d_model: DModel = ModelSpec.d_model,
     vocab: Annotated[int, typer.Option(help="Vocabulary size (the demo's bioS has 2,325).")] = 2325,
     batch: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
     seq: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
     steps: Annotated[int, typer.Option(help="Timed steps of each side, split over the rounds.")] = 20,
     rounds: Annotated[int, typer.Option(help="Alternating (ABBA) timed rounds.")] = 10,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    device: Device = TrainConfig.device,
     compile: Annotated[str, typer.Option(help="kcap's step: auto (CUDA only), on, off, graphs.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """kcap's full training step vs a plain nanoGPT-style step of the same shape, same process."""
     from kcap.bench.train_step import bench_train as run_bench
     from kcap.bench.train_step import describe
-    from kcap.model.spec import ModelSpec
-    from kcap.train.config import TrainConfig
 
     TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
     ModelSpec(layers=layers, heads=heads, d_model=d_model)
@@ -233,23 +215,21 @@ def bench_train(
 @bench_app.command("many")
 def bench_many(
     models: Annotated[int, typer.Option(help="Models trained at once (K).")] = 4,
-    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
-    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
-    d_model: Annotated[int, typer.Option(help="Model width.")] = 64,
+    layers: Layers = ModelSpec.layers,
+    heads: Heads = ModelSpec.heads,
+    d_model: DModel = ModelSpec.d_model,
     vocab: Annotated[int, typer.Option(help="Vocabulary size.")] = 2325,
     batch: Annotated[int, typer.Option(help="Sequences per step, per model.")] = 8,
     seq: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
     steps: Annotated[int, typer.Option(help="Timed steps of each side, split over the rounds.")] = 20,
     rounds: Annotated[int, typer.Option(help="Alternating (ABBA) timed rounds.")] = 10,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    device: Device = TrainConfig.device,
     compile: Annotated[str, typer.Option(help="The single model's step: auto (CUDA only), on, off, graphs.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """K models of one shape trained at once (one vmapped step) vs one model trained alone."""
     from kcap.bench.many import bench_many as run_bench
     from kcap.bench.many import describe
-    from kcap.model.spec import ModelSpec
-    from kcap.train.config import TrainConfig
 
     TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
     ModelSpec(layers=layers, heads=heads, d_model=d_model)
@@ -261,7 +241,7 @@ def bench_many(
 def bench_suite(
     budget: Annotated[float, typer.Option(min=1, help="Seconds; items that would start later are skipped.")] = 480.0,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny shapes, few steps, eager: a dry run on any device.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    device: Device = TrainConfig.device,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every result to this file.")] = None,
 ) -> None:
     """The GPU suite: anchor shapes, CUDA graphs, 16 models at once; one table."""

@@ -62,8 +62,7 @@ class DatasetKind:
     variants: ClassVar[tuple[str, ...]] = ("multi", "simple")  # the first is the default
     uses_pools: ClassVar[bool] = True  # built from the shipped pools (names, templates)
     spec_section: ClassVar[str | None] = None  # a sweep spec's ``data.<section>`` of kind parameters
-    spec_params: ClassVar[type | None] = None  # dataclass whose fields are that section's keys
-    spec_shared: ClassVar[tuple[str, ...]] = ()  # fields of spec_params that are top-level data keys
+    spec_params: ClassVar[type | None] = None  # dataclass whose option() fields are that section's keys
 
     # --- generation and loading ---
     def cli(self) -> Callable[..., None]:

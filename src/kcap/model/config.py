@@ -1,6 +1,6 @@
 """The model's full configuration: one typed dataclass for every architecture of the family.
 
-``arch`` picks the building blocks (SCIENCE.md §3):
+``arch`` picks the building blocks from the table in ``model/archs.py`` (SCIENCE.md §3):
 
     gpt2     LayerNorm (with biases), GELU MLP, rotary attention       the paper's "GPT2"
     llama    RMSNorm, SwiGLU gated MLP, rotary attention, no biases    the paper's LLaMA
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-ARCHS = ("gpt2", "llama", "mistral")
+from kcap.model.archs import ARCHS, DEFAULT_ARCH, Arch
 
 
 def shape_problem(arch: str, vocab_size: int, n_layer: int, n_head: int, d_model: int, max_seq: int,
@@ -57,7 +57,7 @@ class GPTConfig:
     max_seq: int = 512
     bias: bool = True
     rope_base: float = 10000.0
-    arch: str = "gpt2"
+    arch: str = DEFAULT_ARCH
     n_kv_head: int | None = None
     """Key/value heads for grouped-query attention; None: one per query head."""
     n_expert: int = 0
@@ -85,9 +85,14 @@ class GPTConfig:
         return self.n_kv_head or self.n_head
 
     @property
+    def arch_def(self) -> Arch:
+        """The arch's record: norm, MLP kind, export (model/archs.py)."""
+        return ARCHS[self.arch]
+
+    @property
     def gated(self) -> bool:
-        """SwiGLU (llama, mistral) rather than a GELU MLP."""
-        return self.arch in ("llama", "mistral")
+        """A gated (SwiGLU) MLP rather than a GELU one."""
+        return self.arch_def.gated
 
     @property
     def mlp_hidden(self) -> int:

@@ -1,7 +1,9 @@
 """Interop with Hugging Face transformers: export our models, measure and train theirs.
 
-- ``to_hf``: our gpt2 becomes a ``GPTNeoXForCausalLM`` (full rotary, sequential residual: exactly
-  our block), llama a ``LlamaForCausalLM``, mistral a ``MistralForCausalLM`` (no sliding window).
+- ``to_hf``: each arch exports to the class its record names (model/archs.py): our gpt2 becomes a
+  ``GPTNeoXForCausalLM`` (full rotary, sequential residual: exactly our block), llama a
+  ``LlamaForCausalLM``, mistral a ``MistralForCausalLM`` (no sliding window). The weight names of
+  each family of classes are mapped once, in ``LAYOUTS``.
   Mixtures of experts and no-MLP models do not export: HF's Mixtral renormalizes its top-k gates
   (our router is Switch-style) and none of these classes can drop the MLP.
 - ``HFCausalLM``: any HF causal LM behind our model interface (``model(idx)`` -> logits,
@@ -12,8 +14,10 @@ transformers is an optional extra, imported only here and only when used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -24,7 +28,6 @@ from kcap.errors import KcapError
 from kcap.model.config import GPTConfig
 
 INSTALL_HINT = "pip install 'kcap[hf]' (or: pip install transformers)"
-HF_CLASSES = {"gpt2": "GPTNeoXForCausalLM", "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}
 
 
 def require_transformers(what: str):
@@ -168,35 +171,105 @@ def load_hf(path: Path, vocab: dict[str, int]) -> HFCausalLM:
 
 def exportable(cfg: GPTConfig) -> str | None:
     """Why a model cannot be exported, or None if it can."""
+    if cfg.arch_def.hf is None:
+        return f"arch {cfg.arch} has no Hugging Face class to export to"
     if cfg.n_expert:
         return "mixtures of experts do not export (HF's Mixtral renormalizes its top-k gates; ours are Switch-style)"
     if cfg.mlp_ratio == 0:
         return "models without an MLP (--mlp-ratio 0) have no HF class"
-    if cfg.arch == "gpt2" and (cfg.kv_heads != cfg.n_head or not cfg.bias):
-        return "gpt2 exports to GPT-NeoX, which has no grouped-query attention and always has biases"
-    return None
+    return LAYOUTS[cfg.arch_def.hf.layout].problem(cfg)
 
 
 def _hf_config(transformers, cfg: GPTConfig, eos: int):
+    """The transformers config: what every layout shares, the layout's own names, the arch's settings."""
+    hf = cfg.arch_def.hf
     common = dict(vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layer,
                   num_attention_heads=cfg.n_head, intermediate_size=cfg.mlp_hidden,
                   max_position_embeddings=cfg.max_seq, tie_word_embeddings=cfg.tie_embeddings,
                   bos_token_id=eos, eos_token_id=eos, pad_token_id=eos, use_cache=True)
-    if cfg.arch == "gpt2":
-        return transformers.GPTNeoXConfig(**common, hidden_act="gelu", rotary_pct=1.0, rotary_emb_base=cfg.rope_base,
-                                          use_parallel_residual=False, layer_norm_eps=cfg.norm_eps,
-                                          attention_bias=True, hidden_dropout=0.0, attention_dropout=0.0)
-    llama = dict(common, num_key_value_heads=cfg.kv_heads, head_dim=cfg.head_dim, hidden_act="silu",
-                 rms_norm_eps=cfg.norm_eps, rope_theta=cfg.rope_base, attention_dropout=0.0)
-    if cfg.arch == "llama":
-        return transformers.LlamaConfig(**llama, attention_bias=False, mlp_bias=False)
-    return transformers.MistralConfig(**llama, sliding_window=None)
+    return getattr(transformers, hf.config_class)(**common, **LAYOUTS[hf.layout].settings(cfg), **hf.settings)
 
 
 def _copy(dst: torch.Tensor, src: torch.Tensor) -> None:
     if dst.shape != src.shape:
         raise RuntimeError(f"export shape mismatch: {tuple(dst.shape)} vs {tuple(src.shape)}")
     dst.copy_(src)
+
+
+# ---- weight layouts: how our parameter names map to a family of HF classes (archs.py's ``layout``
+
+
+def _neox_problem(cfg: GPTConfig) -> str | None:
+    if cfg.kv_heads != cfg.n_head or not cfg.bias:
+        return f"{cfg.arch} exports to GPT-NeoX, which has no grouped-query attention and always has biases"
+    return None
+
+
+def _neox_settings(cfg: GPTConfig) -> dict:
+    # full rotary and a sequential residual: exactly our block
+    return dict(hidden_act="gelu", rotary_pct=1.0, rotary_emb_base=cfg.rope_base, use_parallel_residual=False,
+                layer_norm_eps=cfg.norm_eps, attention_bias=True, hidden_dropout=0.0, attention_dropout=0.0)
+
+
+def _neox_copy(model: nn.Module, hf: nn.Module) -> None:
+    cfg = model.cfg
+    H, hd, d = cfg.n_head, cfg.head_dim, cfg.d_model
+    base = hf.gpt_neox
+    for blk, layer in zip(model.blocks, base.layers):
+        _copy(layer.input_layernorm.weight, blk.ln1.weight)
+        _copy(layer.input_layernorm.bias, blk.ln1.bias)
+        # ours: [all q heads; all k heads; all v heads]; GPT-NeoX: per head [q; k; v]
+        qkv = layer.attention.query_key_value
+        _copy(qkv.weight, blk.attn.qkv.weight.view(3, H, hd, d).transpose(0, 1).reshape(3 * d, d))
+        _copy(qkv.bias, blk.attn.qkv.bias.view(3, H, hd).transpose(0, 1).reshape(3 * d))
+        _copy(layer.attention.dense.weight, blk.attn.proj.weight)
+        _copy(layer.attention.dense.bias, blk.attn.proj.bias)
+        _copy(layer.post_attention_layernorm.weight, blk.ln2.weight)
+        _copy(layer.post_attention_layernorm.bias, blk.ln2.bias)
+        for ours, theirs in ((blk.mlp.fc, layer.mlp.dense_h_to_4h), (blk.mlp.proj, layer.mlp.dense_4h_to_h)):
+            _copy(theirs.weight, ours.weight)
+            _copy(theirs.bias, ours.bias)
+    _copy(base.final_layer_norm.weight, model.ln_f.weight)
+    _copy(base.final_layer_norm.bias, model.ln_f.bias)
+
+
+def _llama_problem(cfg: GPTConfig) -> str | None:
+    if cfg.bias or not cfg.arch_def.gated or cfg.arch_def.norm != "rmsnorm":
+        return f"{cfg.arch} is not LLaMA-shaped (no biases, RMSNorm, SwiGLU), so it has no LLaMA-family class"
+    return None
+
+
+def _llama_settings(cfg: GPTConfig) -> dict:
+    return dict(num_key_value_heads=cfg.kv_heads, head_dim=cfg.head_dim, hidden_act="silu",
+                rms_norm_eps=cfg.norm_eps, rope_theta=cfg.rope_base, attention_dropout=0.0)
+
+
+def _llama_copy(model: nn.Module, hf: nn.Module) -> None:
+    cfg = model.cfg
+    H, KV, hd = cfg.n_head, cfg.kv_heads, cfg.head_dim
+    base = hf.model
+    for blk, layer in zip(model.blocks, base.layers):
+        _copy(layer.input_layernorm.weight, blk.ln1.weight)
+        q, k, v = blk.attn.qkv.weight.split([H * hd, KV * hd, KV * hd])
+        att = layer.self_attn
+        for theirs, ours in ((att.q_proj, q), (att.k_proj, k), (att.v_proj, v), (att.o_proj, blk.attn.proj.weight)):
+            _copy(theirs.weight, ours)
+        _copy(layer.post_attention_layernorm.weight, blk.ln2.weight)
+        gate, up = blk.mlp.fc.weight.chunk(2)
+        _copy(layer.mlp.gate_proj.weight, gate)
+        _copy(layer.mlp.up_proj.weight, up)
+        _copy(layer.mlp.down_proj.weight, blk.mlp.proj.weight)
+    _copy(base.norm.weight, model.ln_f.weight)
+
+
+class Layout(NamedTuple):
+    problem: Callable[[GPTConfig], str | None]  # why a config cannot take this layout, or None
+    settings: Callable[[GPTConfig], dict]  # the HF config keys this family names its own way
+    copy: Callable[[nn.Module, nn.Module], None]  # our weights into the HF model's blocks and final norm
+
+
+LAYOUTS = {"neox": Layout(_neox_problem, _neox_settings, _neox_copy),
+           "llama": Layout(_llama_problem, _llama_settings, _llama_copy)}
 
 
 @torch.no_grad()
@@ -208,39 +281,7 @@ def to_hf(model: nn.Module, eos: int):
         raise KcapError(f"cannot export arch {cfg.arch}: {why}")
     transformers = require_transformers("kcap export")
     hf = transformers.AutoModelForCausalLM.from_config(_hf_config(transformers, cfg, eos)).float().eval()
-    H, KV, hd, d = cfg.n_head, cfg.kv_heads, cfg.head_dim, cfg.d_model
-    if cfg.arch == "gpt2":
-        base = hf.gpt_neox
-        for blk, layer in zip(model.blocks, base.layers):
-            _copy(layer.input_layernorm.weight, blk.ln1.weight)
-            _copy(layer.input_layernorm.bias, blk.ln1.bias)
-            # ours: [all q heads; all k heads; all v heads]; GPT-NeoX: per head [q; k; v]
-            qkv = layer.attention.query_key_value
-            _copy(qkv.weight, blk.attn.qkv.weight.view(3, H, hd, d).transpose(0, 1).reshape(3 * d, d))
-            _copy(qkv.bias, blk.attn.qkv.bias.view(3, H, hd).transpose(0, 1).reshape(3 * d))
-            _copy(layer.attention.dense.weight, blk.attn.proj.weight)
-            _copy(layer.attention.dense.bias, blk.attn.proj.bias)
-            _copy(layer.post_attention_layernorm.weight, blk.ln2.weight)
-            _copy(layer.post_attention_layernorm.bias, blk.ln2.bias)
-            for ours, theirs in ((blk.mlp.fc, layer.mlp.dense_h_to_4h), (blk.mlp.proj, layer.mlp.dense_4h_to_h)):
-                _copy(theirs.weight, ours.weight)
-                _copy(theirs.bias, ours.bias)
-        _copy(base.final_layer_norm.weight, model.ln_f.weight)
-        _copy(base.final_layer_norm.bias, model.ln_f.bias)
-    else:
-        base = hf.model
-        for blk, layer in zip(model.blocks, base.layers):
-            _copy(layer.input_layernorm.weight, blk.ln1.weight)
-            q, k, v = blk.attn.qkv.weight.split([H * hd, KV * hd, KV * hd])
-            att = layer.self_attn
-            for theirs, ours in ((att.q_proj, q), (att.k_proj, k), (att.v_proj, v), (att.o_proj, blk.attn.proj.weight)):
-                _copy(theirs.weight, ours)
-            _copy(layer.post_attention_layernorm.weight, blk.ln2.weight)
-            gate, up = blk.mlp.fc.weight.chunk(2)
-            _copy(layer.mlp.gate_proj.weight, gate)
-            _copy(layer.mlp.up_proj.weight, up)
-            _copy(layer.mlp.down_proj.weight, blk.mlp.proj.weight)
-        _copy(base.norm.weight, model.ln_f.weight)
+    LAYOUTS[cfg.arch_def.hf.layout].copy(model, hf)
     _copy(hf.get_input_embeddings().weight, model.wte.weight)
     if not cfg.tie_embeddings:
         _copy(hf.get_output_embeddings().weight, model.lm_head.weight)

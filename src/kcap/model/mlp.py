@@ -34,5 +34,8 @@ class SwiGLU(nn.Module):
         return self.proj(F.silu(gate) * up)
 
 
+MLPS = {"gelu": MLP, "swiglu": SwiGLU}  # by the arch's ``mlp`` (model/archs.py)
+
+
 def make_dense_mlp(cfg: GPTConfig) -> nn.Module:
-    return SwiGLU(cfg) if cfg.gated else MLP(cfg)
+    return MLPS[cfg.arch_def.mlp](cfg)

@@ -1,4 +1,5 @@
-"""Normalization layers: LayerNorm for gpt2, RMSNorm (no mean, no bias) for llama and mistral."""
+"""Normalization layers, as the arch's record names them: LayerNorm (gpt2) or RMSNorm (no mean,
+no bias: llama and mistral)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from kcap.model.config import GPTConfig
 
 
 def make_norm(cfg: GPTConfig) -> nn.Module:
-    if cfg.arch == "gpt2":
+    kind = cfg.arch_def.norm
+    if kind == "layernorm":
         return nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias)
-    return nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+    if kind == "rmsnorm":
+        return nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+    raise ValueError(f"arch {cfg.arch}: unknown norm {kind!r}")

@@ -6,10 +6,12 @@ keeps a second copy of the rules), all before any run starts.
 from __future__ import annotations
 
 import re
-from dataclasses import MISSING, fields
+from dataclasses import MISSING
 
 from kcap.errors import KcapError
 from kcap.kinds import get_kind
+from kcap.model.archs import ARCHS, DEFAULT_ARCH
+from kcap.options import declared
 from kcap.sweep.schema import SpecError
 
 # model extras and the value that means "the plain model" (kv_heads: one per head)
@@ -29,8 +31,7 @@ def check_data(d: dict, where: str) -> None:
     kind = get_kind(d["kind"])
     sub = kind.spec_section
     if sub and kind.spec_params is not None:
-        required = [f.name for f in fields(kind.spec_params)
-                    if f.default is MISSING and f.default_factory is MISSING and f.name not in kind.spec_shared]
+        required = [d.name for d in declared(kind.spec_params) if d.default is MISSING]
         missing = [k for k in required if k not in d.get(sub, {})]
         if missing:
             raise SpecError(f"{where}data.{sub}", f"kind {kind.name} needs {', '.join(missing)}")
@@ -42,9 +43,9 @@ def check_data(d: dict, where: str) -> None:
 
 def is_neutral(size: dict, key: str) -> bool:
     """Whether an extra asks for the plain model, so that stating it is the same run as leaving it
-    out (mistral's kv_heads never is: its default is grouped)."""
+    out (kv_heads never is for an arch grouped by default, such as mistral)."""
     if key == "kv_heads":
-        return size.get("arch") != "mistral" and size[key] == size["heads"]
+        return ARCHS[size.get("arch", DEFAULT_ARCH)].kv_group == 1 and size[key] == size["heads"]
     return size[key] == NEUTRAL[key]
 
 

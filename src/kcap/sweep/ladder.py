@@ -8,9 +8,10 @@ ladder reads ``[{layers: 1, heads: 1}, {layers: 2, heads: 2}, ...]`` and is neve
 
 from __future__ import annotations
 
+from kcap.model.spec import ModelSpec
 from kcap.sweep.schema import SpecError
 
-BASE_DEFAULT = {"layers": 2, "heads": 2, "d_model": 64}  # ModelSpec's defaults
+BASE_DEFAULT = {k: getattr(ModelSpec, k) for k in ("layers", "heads", "d_model")}  # ModelSpec's defaults
 
 
 def size_name(arch: str, size: dict) -> str:

@@ -5,6 +5,10 @@ an optional ``runs`` list. Any scalar leaf marked as an *axis* may be written as
 then takes the Cartesian product over all such lists (grid form). ``runs`` is the list form: each
 entry overrides parts of the sections and is expanded on its own.
 
+The ``train`` keys and the keys of a model size are the options of ``TrainConfig`` and ``ModelSpec``,
+derived from their fields (kcap/options.py): a field declared there is a spec key with the same
+type, bounds and choices, and leaving it out means the field's default.
+
 Validation walks the raw YAML tree once and fails on the first problem with one line naming the
 field path (``train.exposures: must be >= 1, got 0``); an unknown key gets the closest valid key
 suggested. Values that depend on each other (a model's heads and kv_heads, bioD's parameters)
@@ -16,7 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,9 @@ import yaml
 from kcap.errors import KcapError
 from kcap.kinds import KINDS
 from kcap.knowledge.people import NAME_SPACE
+from kcap.model.spec import ModelSpec
+from kcap.options import bounds_problem, declared
+from kcap.train.config import TrainConfig
 
 
 class SpecError(KcapError):
@@ -45,7 +52,7 @@ class Leaf:
     hi: float | None = None
     lo_open: bool = False  # lo is exclusive (> lo)
     hi_open: bool = False
-    choices: tuple | None = None
+    choices: tuple | None = None  # or a live view such as ARCHS.keys()
     axis: bool = True
     nullable: bool = False  # null means "the default" (e.g. the paper's lr for N)
 
@@ -58,21 +65,17 @@ def _float(lo=None, hi=None, **kw) -> Leaf:
     return Leaf(float, lo, hi, **kw)
 
 
-def leaves_of(cls: type, skip: tuple[str, ...] = ()) -> dict[str, Leaf]:
-    """The leaves of a dataclass's fields: type from the annotation, bounds and choices from the
-    field's metadata (``min``, ``max``, ``max_open``, ``choices``, ``nullable``)."""
-    import typing
-    from dataclasses import fields
+QUANTIZE = ("none", "int8", "int4")
 
-    hints = typing.get_type_hints(cls)
+def leaves(cls: type, **override) -> dict[str, Leaf]:
+    """The spec keys of a dataclass's options (kcap/options.py): each one's type, bounds, choices and
+    whether it is a grid axis, as the field declares them; ``override`` sets a Leaf attribute for all."""
     out = {}
-    for f in fields(cls):
-        if f.name in skip:
-            continue
-        base = [t for t in typing.get_args(hints[f.name]) if t is not type(None)] or [hints[f.name]]
-        m = f.metadata
-        out[f.name] = Leaf(base[0], m.get("min"), m.get("max"), hi_open=m.get("max_open", False),
-                           choices=m.get("choices"), nullable=m.get("nullable", False))
+    for d in declared(cls):
+        o = d.option
+        if o.sweep:
+            out[d.name] = replace(Leaf(d.type, o.lo, o.hi, o.lo_open, o.hi_open, o.choices, o.axis, d.nullable),
+                                  **override)
     return out
 
 
@@ -87,53 +90,28 @@ def data_section() -> dict[str, Any]:
     }
     for kind in KINDS.values():
         if kind.spec_section:
-            section[kind.spec_section] = leaves_of(kind.spec_params, skip=kind.spec_shared)
+            section[kind.spec_section] = leaves(kind.spec_params, nullable=False)
     return section
 
 
-ARCHS = ("gpt2", "llama", "mistral")
-QUANTIZE = ("none", "int8", "int4")
-
-SIZE = {  # one model size; the ladder derives sizes from a base (see ladder.py): sizes vary by ladder, not grid
-    "name": Leaf(str, axis=False),
-    "layers": _int(1, axis=False),
-    "heads": _int(1, axis=False),
-    "d_model": _int(1, axis=False),
-    "head_dim": _int(2, axis=False),
-    "kv_heads": _int(1, axis=False),  # grouped-query attention (mistral: heads/4 unless set)
-    "mlp_ratio": _int(0, axis=False),  # MLP width / d_model: 4 standard, 1 the paper's "1/4 MLP", 0 no MLP
-    "experts": _int(0, axis=False),  # mixture of experts per layer: 0 dense; the paper's MoE: 32, top_k 1
-    "top_k": _int(1, axis=False),
-    "capacity_factor": _float(0, lo_open=True, axis=False),
-    "tied": Leaf(bool, axis=False),  # tied input/output embeddings (the default)
-}
+# One model size; the ladder derives sizes from a base (see ladder.py). Sizes vary by ladder, not
+# grid, and a size states a value or leaves the key out (the ladder computes with them: no nulls).
+SIZE = {"name": Leaf(str, axis=False),
+        **{k: leaf for k, leaf in leaves(ModelSpec, axis=False, nullable=False).items() if k != "arch"},
+        "head_dim": _int(2, axis=False)}  # width = heads x head_dim, when d_model is not given
 
 SCHEMA: dict[str, Any] = {
     "name": Leaf(str, axis=False),
     "description": Leaf(str, axis=False),
     "data": data_section(),  # kind sections from the registry: junk (bioS), biod, random
     "model": {
-        "arch": Leaf(str, choices=ARCHS),
+        "arch": leaves(ModelSpec)["arch"],  # per spec (may be a grid axis), not per size
         "base": SIZE,
         "ladder": [SIZE],  # a list of partial sizes, each derived from base
     },
     "train": {
-        "exposures": _int(1),
-        "lr": _float(0, lo_open=True, nullable=True),
-        "wd": _float(0, nullable=True),
-        "batch": _int(1, nullable=True),
-        "grad_accum": _int(1),
-        "seq": _int(2),
-        "warmup": _int(0, nullable=True),
-        "min_lr_ratio": _float(0, 1),
-        "grad_clip": _float(0),
-        "precision": Leaf(str, choices=("auto", "fp32", "bf16", "fp16")),
-        "device": Leaf(str, axis=False),
-        "compile": Leaf(str, choices=("auto", "on", "off", "graphs"), axis=False),
-        "eval_every": _int(0, nullable=True),
-        "log_every": _int(1),
-        "heldout": _int(1),
-        "track_bits": Leaf(bool),
+        **leaves(TrainConfig),
+        "track_bits": Leaf(bool),  # a run option, not a TrainConfig field (sweep/plan.py RUN_OPTIONS)
     },
     "measure": {
         "enabled": Leaf(bool, axis=False),
@@ -143,21 +121,6 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def _train_fields_from_code() -> None:
-    """TrainConfig fields the schema does not list (added to kcap later) are accepted too, typed by
-    their default; their ranges are checked by TrainConfig itself when runs are planned."""
-    from dataclasses import MISSING, fields
-
-    from kcap.train.config import TrainConfig
-
-    for f in fields(TrainConfig):
-        if f.name in SCHEMA["train"] or f.name == "seed" or f.default is MISSING or f.default is None:
-            continue
-        if type(f.default) in (bool, int, float, str):
-            SCHEMA["train"][f.name] = Leaf(type(f.default), axis=not isinstance(f.default, str))
-
-
-_train_fields_from_code()
 # Sections a `runs:` entry may override (the list form).
 RUN_ENTRY = {k: SCHEMA[k] for k in ("name", "data", "model", "train", "measure", "seeds")}
 
@@ -214,10 +177,9 @@ def _check_scalar(value, leaf: Leaf, path: str):
         value = float(value)
         if not math.isfinite(value):
             raise SpecError(path, f"must be finite, got {value!r}")
-    if leaf.lo is not None and (value <= leaf.lo if leaf.lo_open else value < leaf.lo):
-        raise SpecError(path, f"must be {'>' if leaf.lo_open else '>='} {leaf.lo:g}, got {value!r}")
-    if leaf.hi is not None and (value >= leaf.hi if leaf.hi_open else value > leaf.hi):
-        raise SpecError(path, f"must be {'<' if leaf.hi_open else '<='} {leaf.hi:g}, got {value!r}")
+    problem = bounds_problem(value, leaf)  # the same rule as the dataclasses' own checks
+    if problem:
+        raise SpecError(path, problem)
     return value
 
 

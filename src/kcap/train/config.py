@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from kcap.errors import KcapError
+from kcap.options import check, option
 
 
 def paper_defaults(people: int, exposures: int) -> dict[str, float | int]:
@@ -29,71 +29,45 @@ def paper_defaults(people: int, exposures: int) -> dict[str, float | int]:
     return {"lr": lr, "wd": wd, "batch": batch}
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+COMPILE_MODES = ("auto", "on", "off", "graphs")
+
+
 @dataclass
 class TrainConfig:
-    exposures: int = 100
-    """Times every person's biography appears in the stream (SCIENCE.md: "exposures")."""
-    lr: float | None = None
-    """Peak learning rate; None takes the paper's value for the dataset size."""
-    wd: float | None = None
-    """AdamW weight decay (on matrices and embeddings, not on biases or norms); None: paper's."""
-    batch: int | None = None
-    """Sequences per optimizer step; None takes the paper's value for the dataset size."""
-    grad_accum: int = 1
-    """Micro-batches per step: batch/grad_accum sequences go through the model at once."""
-    seq: int = 512
-    """Tokens per training window (the paper's context is 512)."""
-    warmup: int | None = None
-    """Linear warm-up steps; None: the paper's 1000, capped at 10% of all steps for short runs."""
-    min_lr_ratio: float = 0.1
-    """Cosine decay ends at this fraction of the peak learning rate."""
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-6
-    grad_clip: float = 1.0
-    """Clip the global gradient norm to this value (0 disables)."""
-    seed: int = 0
-    """Seeds weight init and data order (with the dataset's own seed)."""
-    device: str = "auto"
-    """auto (CUDA if present), cpu, cuda, or cuda:N."""
-    compile: str = "auto"
-    """torch.compile: auto (on for CUDA), on, off, graphs (compile plus CUDA graphs)."""
-    precision: str = "auto"
-    """fp32, bf16 (autocast), fp16 (autocast with loss scaling; CUDA only), or auto: bf16 on
-    CUDA, fp32 on CPU. The precision actually used is recorded in the run (derived.precision)."""
-    log_every: int = 10
-    """Steps between metric records in metrics.jsonl."""
-    eval_every: int | None = None
-    """Steps between held-out evaluations (and probes such as bits tracking); None: about 20
-    per run; 0: none. Held-out loss is the loss on people the model never sees."""
-    heldout: int = 256
-    """People in the held-out set."""
+    """How a model is trained. Every field is an option of ``kcap train`` and a ``train`` key of a
+    sweep spec (but ``seed``: a spec lists ``seeds``), declared here once (kcap/options.py)."""
+
+    exposures: int = option(100, "Exposures of every person: times each biography appears in the stream.", lo=1)
+    lr: float | None = option(None, "Peak learning rate (default: the paper's for N).", lo=0, lo_open=True)
+    wd: float | None = option(None, "AdamW weight decay, on matrices and embeddings, not on biases or norms "
+                                    "(default: the paper's for N).", lo=0)
+    batch: int | None = option(None, "Sequences per optimizer step (default: the paper's for N).", lo=1)
+    grad_accum: int = option(1, "Micro-batches per step: batch/grad_accum sequences go through the model at once.",
+                             lo=1)
+    seq: int = option(512, "Tokens per training window (the paper's context: 512).", lo=1)
+    warmup: int | None = option(None, "Linear warm-up steps (default: the paper's 1000, at most 10% of all steps).",
+                                lo=0)
+    min_lr_ratio: float = option(0.1, "Cosine decay ends at this fraction of the peak learning rate.", lo=0, hi=1)
+    beta1: float = option(0.9, "AdamW beta1.", lo=0, hi=1, hi_open=True)
+    beta2: float = option(0.98, "AdamW beta2.", lo=0, hi=1, hi_open=True)
+    eps: float = option(1e-6, "AdamW epsilon.", lo=0, lo_open=True)
+    grad_clip: float = option(1.0, "Clip the global gradient norm to this value (0: no clipping).", lo=0)
+    seed: int = option(0, "Seed for weight init and data order (with the dataset's own seed).", lo=0, sweep=False)
+    device: str = option("auto", "auto (CUDA if present), cpu, cuda, cuda:N.", axis=False)
+    compile: str = option("auto", "torch.compile: auto (CUDA only), on, off, graphs (+ CUDA graphs).",
+                          choices=COMPILE_MODES, axis=False)
+    precision: str = option("auto", "fp32, bf16 (autocast), fp16 (autocast with loss scaling; CUDA only), auto "
+                                    "(bf16 on CUDA, fp32 on CPU). The run records the one used (derived.precision).",
+                            choices=PRECISIONS)
+    log_every: int = option(10, "Steps between metric records in metrics.jsonl.", lo=1)
+    eval_every: int | None = option(None, "Steps between held-out evaluations and probes such as bits tracking "
+                                          "(default: ~20 per run; 0: none). Held-out: people the model never sees.",
+                                    lo=0)
+    heldout: int = option(256, "People in the held-out set.", lo=1)
 
     def __post_init__(self):
-        positive = ("exposures", "grad_accum", "seq", "log_every", "heldout")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise KcapError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "batch"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:  # also refuses NaN
-                raise KcapError(f"{name} must be positive, got {v}")
-        if self.lr is not None and not math.isfinite(self.lr):
-            raise KcapError(f"lr must be finite, got {self.lr}")
-        if self.wd is not None and not (0 <= self.wd < math.inf):
-            raise KcapError(f"wd must be non-negative and finite, got {self.wd}")
-        if self.seed < 0:
-            raise KcapError(f"seed must be non-negative, got {self.seed}")
-        if self.eval_every is not None and self.eval_every < 0:
-            raise KcapError(f"eval_every must be non-negative, got {self.eval_every}")
-        if self.warmup is not None and self.warmup < 0:
-            raise KcapError(f"warmup must be non-negative, got {self.warmup}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise KcapError(f"min_lr_ratio must be within [0, 1], got {self.min_lr_ratio}")
-        if self.compile not in ("auto", "on", "off", "graphs"):
-            raise KcapError(f"compile must be auto, on, off or graphs, got {self.compile!r}")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise KcapError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        check(self)  # each field's type, bounds and choices, as declared above
         if self.batch is not None and self.batch % self.grad_accum:
             raise KcapError(f"batch ({self.batch}) must be divisible by grad_accum ({self.grad_accum})")
 

@@ -15,8 +15,7 @@ class BioD(DatasetKind):
     command = "biod"
     summary = "bioD"
     spec_section = "biod"
-    spec_params = BioDSpec
-    spec_shared = ("people",)
+    spec_params = BioDSpec  # its option() fields; people is a top-level data key
 
     def cli(self):
         from kcap.kinds.biod.cli import data_biod

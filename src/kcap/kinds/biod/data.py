@@ -16,7 +16,7 @@ simple variant). Nothing here renders text: ``stream.py`` does.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ from kcap.knowledge.datasets import (
 from kcap.knowledge.people import NAME_SPACE, generate_people
 from kcap.knowledge.pools import load_pools
 from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer, split_words
+from kcap.options import option
 
 MAX_ALPHABET = 1 << 16
 MAX_DIVERSITY_TOKENS = 1 << 26  # K·D·L symbols held in memory
@@ -53,11 +54,11 @@ def attribute_word(k: int) -> str:
 class BioDSpec:
     people: int
     """N: people, with distinct full names (at most N0 = 1.6e8)."""
-    attributes: int = field(metadata={"min": 1, "help": "K: attributes per person"})
-    chunks: int = field(metadata={"min": 1, "help": "C: chunks per value, each uniform from the diversity set"})
-    diversity: int = field(metadata={"min": 1, "help": "D: distinct strings in each attribute's diversity set"})
-    chunk_len: int = field(metadata={"min": 1, "help": "L: symbols per chunk"})
-    alphabet: int = field(metadata={"min": 2, "max": MAX_ALPHABET, "help": "T: symbols in the alphabet"})
+    attributes: int = option(MISSING, "K: attributes per person.", lo=1)
+    chunks: int = option(MISSING, "C: chunks per value, each drawn uniformly from the diversity set.", lo=1)
+    diversity: int = option(MISSING, "D: distinct strings in each attribute's diversity set.", lo=1)
+    chunk_len: int = option(MISSING, "L: symbols per chunk.", lo=1)
+    alphabet: int = option(MISSING, "T: symbols in the alphabet.", lo=2, hi=MAX_ALPHABET)
 
     def __post_init__(self):
         for name in ("people", "attributes", "chunks", "diversity", "chunk_len"):

@@ -5,13 +5,14 @@ SAMPLE_PEOPLE people, else from a sample of that size."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from kcap.kinds.base import SAMPLE_PEOPLE, Estimate
 from kcap.knowledge.people import NAME_SPACE
+from kcap.options import option
 
 
 @dataclass(frozen=True)
@@ -19,11 +20,10 @@ class JunkOptions:
     """A sweep spec's ``data.junk`` (SCIENCE.md §1): a share of training tokens from an unrelated
     population."""
 
-    fraction: float = field(default=0.0, metadata={"min": 0, "max": 1, "max_open": True,
-                                                   "help": "share F of training tokens that are junk"})
-    people: int | None = field(default=None, metadata={"min": 1, "max": NAME_SPACE, "nullable": False,
-                                                       "help": "a fixed junk population of M people (default: fresh)"})
-    domain_token: bool = field(default=False, metadata={"help": "prepend a domain token to useful biographies"})
+    fraction: float = option(0.0, "Share F of training tokens that are junk biographies.", lo=0, hi=1, hi_open=True)
+    people: int | None = option(None, "A fixed junk population of M people (default: fresh people).", lo=1,
+                                hi=NAME_SPACE)
+    domain_token: bool = option(False, "Prepend a domain token to every useful biography.")
 
 
 @lru_cache(maxsize=64)
@@ -74,7 +74,6 @@ def people_for_bits(bits: float) -> float | None:
     from scipy.optimize import brentq
 
     from kcap.kinds.bios.bits import bios_bits_max
-    from kcap.knowledge.people import NAME_SPACE
 
     if bits <= 0:
         return 0.0

@@ -8,7 +8,7 @@ for any useful S, and the bound counts N·S independent uniform symbols either w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from kcap.errors import KcapError
 from kcap.kinds.random_strings.bits import random_bits_max
 from kcap.knowledge.datasets import DATASET_FORMAT, check_dataset_dir, check_out_dir, load_array, save_array
 from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer
+from kcap.options import option
 
 MAX_ALPHABET = 1 << 16
 MAX_TOKENS = 1 << 31
@@ -55,8 +56,8 @@ class RandomDataset:
 class RandomShape:
     """A sweep spec's ``data.random``: N (``people``) sequences of S symbols from V."""
 
-    length: int = field(metadata={"min": 1, "help": "S: symbols per sequence"})
-    alphabet: int = field(metadata={"min": 2, "max": MAX_ALPHABET, "help": "V: symbols in the alphabet"})
+    length: int = option(MISSING, "S: symbols per sequence.", lo=1)
+    alphabet: int = option(MISSING, "V: symbols in the alphabet.", lo=2, hi=MAX_ALPHABET)
 
 
 def check_random_args(sequences: int, length: int, alphabet: int) -> None:
