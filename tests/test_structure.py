@@ -85,6 +85,11 @@ def _long_functions(paths: list[pathlib.Path], limit: int) -> list[str]:
     return long
 
 
+def test_no_function_over_80_lines():
+    """A function is read on one screen: the training loop, the CLI and the laws above all."""
+    assert _long_functions(sorted(PKG.rglob("*.py")), 80) == []
+
+
 def test_kinds_never_reach_up():
     """A dataset kind builds on knowledge/, corpus/, measure/losses; never on training, sweeps, the
     store, reports or the CLI (which read the registry instead)."""
