@@ -18,7 +18,7 @@ def small_bios(tmp_path_factory):
     return path
 
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per test worker: pytest -n runs one per core
 
 
 @pytest.fixture(scope="session")
