@@ -13,7 +13,7 @@ the median by at most one rank, where a least-squares slope would follow it.
 What the fit refuses and what it marks (``laws.identify``): bits above bits_max are refused naming
 the run, since a model cannot store more than its data hold (a measurement bug, never data); runs
 with negative bits (worse than uniform over the pools: under-trained) are listed and kept out of R
-unless asked for; R from one capacity-bound run, from one model size, with a zero-width interval,
+unless asked for; R from one capacity-bound run, from one model size (copies of one run included)
 or from a run set that never settled (only a lower bound) is marked not identified.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from kcap.errors import KcapError
-from kcap.laws.identify import distinct, verdict, zero_width
+from kcap.laws.identify import distinct, verdict
 
 MAX_ITER = 50
 
@@ -128,11 +128,11 @@ def fit_capacity(params: ArrayLike, bits: ArrayLike, bits_max: ArrayLike, n_boot
         "n_capacity_bound": int(cap.sum()),
         "iterations": iterations,
         "converged": converged,
-        **verdict(_capacity_why(p[cap], ci, converged)),
+        **verdict(_capacity_why(p[cap], converged)),
     }
 
 
-def _capacity_why(cap_params: np.ndarray, ci: list[float], converged: bool) -> list[str]:
+def _capacity_why(cap_params: np.ndarray, converged: bool) -> list[str]:
     """Why R is not identified (empty when it is), from the capacity-bound runs it came from."""
     why = []
     if not converged:
@@ -141,9 +141,9 @@ def _capacity_why(cap_params: np.ndarray, ci: list[float], converged: bool) -> l
     if cap_params.size < 2:
         why.append(f"{cap_params.size} capacity-bound run: R is its bits/param, with no spread for an interval")
     elif distinct(cap_params) < 2:
+        # copies of one run land here too: their zero-width interval says nothing about R's spread.
+        # (Equal bits/param across several sizes is also a zero-width interval, but an exact one.)
         why.append("the capacity-bound runs have one model size: bits = R * P is not tested across sizes")
-    if cap_params.size >= 2 and zero_width({"R": ci}, ("R",)):
-        why.append("bootstrap interval of zero width (the capacity-bound runs have one bits/param: copies?)")
     return why
 
 
