@@ -139,9 +139,9 @@ def fit_capacity_cmd(
 
 
 def _capacity_lines(fit: dict, names: list[str]) -> list[str]:
-    lines = [f"capacity ratio R = {fit['ratio']:.3f} bits/param [{fit['ci'][0]:.3f}, {fit['ci'][1]:.3f}] "
-             f"from {fit['n_capacity_bound']} capacity-bound of {fit['n_runs']} runs; "
-             f"peak bits/param {fit['peak_ratio']:.3f}"]
+    lines = [(f"capacity ratio R = {fit['ratio']:.3f} bits/param [{fit['ci'][0]:.3f}, {fit['ci'][1]:.3f}] "
+              f"from {fit['n_capacity_bound']} capacity-bound of {fit['n_runs']} runs; "
+              f"peak bits/param {fit['peak_ratio']:.3f}")]
     lines += _verdict_line(fit, "R")
     if not fit["converged"]:
         lines.append("  (every model may hold all its data: add larger datasets or smaller models)")

@@ -54,8 +54,9 @@ def save(fig, path: Path) -> Path:
 
 
 def not_identified_note(ax, why: str, what: str = "fit") -> None:
-    """Write 'fit not identified: why' inside the axes, so a figure cannot be read as a result
-    that its fit does not support."""
-    text = textwrap.fill(f"{what} not identified: {why}", width=80)
-    ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=6.5, color="firebrick", va="bottom", ha="left",
-            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "firebrick", "lw": 0.6}, zorder=5)
+    """Write 'fit not identified: why' under the x-axis label, so a figure cannot be read as a
+    result that its fit does not support. Anchored to the label (not inside the axes) it covers no
+    data or annotation, and tight_layout makes room for it."""
+    text = textwrap.fill(f"{what} not identified: {why}", width=95)
+    ax.annotate(text, xy=(0.5, 0), xycoords=ax.xaxis.label, xytext=(0, -6), textcoords="offset points",
+                ha="center", va="top", fontsize=7, color="firebrick")
