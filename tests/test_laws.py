@@ -1,6 +1,8 @@
 """Scaling-law fits recover the constants of synthetic data generated from known laws."""
 
+import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -156,6 +158,7 @@ def test_capacity_fit_recovers_the_ratio_and_flags_data_bound_runs():
     room = 10 ** rng.uniform(np.log10(0.2), np.log10(8.0), 60)  # bits_max / params
     bits_max = room * params
     bits = np.minimum(ratio * params, bits_max) * (1 + 0.02 * rng.standard_normal(60))
+    bits = np.minimum(bits, bits_max)  # noise cannot lift a run above what its data hold (now refused)
     fit = fit_capacity(params, bits, bits_max, n_boot=500, seed=0)
     assert fit["converged"]
     assert fit["ratio"] == pytest.approx(ratio, rel=0.02)
@@ -234,3 +237,189 @@ def test_expected_bios_tokens_per_biography_matches_a_large_population():
     lengths = LengthTable.build(atlas, people).lengths(np.arange(len(people)), templates)
     se = lengths.std() / np.sqrt(len(lengths))  # ~0.01 tokens
     assert abs(bios_tokens_per_biography() - lengths.mean()) < 5 * se
+
+
+# --- Identification: refuse what the points cannot determine, mark what the fit cannot trust ---
+
+
+@pytest.mark.parametrize("params,tokens,needle", [
+    ([1e6] * 10, [1e9] * 10, "params holds 1 distinct value"),  # ten copies of one row
+    ([1e6] * 8, np.logspace(8, 11, 8), "params holds 1 distinct value"),  # one model size
+    ([1e6, 2e6] * 4, np.logspace(8, 11, 8), "params holds 2 distinct value"),  # two sizes: A, alpha, E trade off
+    (np.logspace(6, 9, 8), [1e9] * 8, "tokens holds 1 distinct value"),  # one horizon
+    ([1e6, 2e6, 4e6, 1e6, 2e6, 4e6], [1e9, 2e9, 4e9, 1e9, 2e9, 4e9], "3 distinct (params, tokens) points"),
+])
+def test_approach3_refuses_points_that_cannot_identify_it(params, tokens, needle):
+    loss = np.full(len(params), 2.5)
+    with pytest.raises(KcapError, match=re.escape(needle)):
+        fit_approach3(params, tokens, loss)
+    with pytest.raises(KcapError, match=re.escape(needle)):
+        compute.fit_compute_law(params, tokens, loss, n_boot=5)
+
+
+@pytest.mark.parametrize("n_boot", [0, 1, -3])
+def test_compute_law_refuses_a_bootstrap_without_resamples(n_boot):
+    with pytest.raises(KcapError, match="at least 2 resamples"):
+        compute.fit_compute_law(*synthetic_losses(20), n_boot=n_boot)
+
+
+def test_compute_inputs_name_the_bad_column():
+    with pytest.raises(KcapError, match=r"loss\[2\] = nan"):
+        fit_approach3([1e6, 2e6, 4e6], [1e9, 2e9, 4e9], [2.0, 2.1, float("nan")])
+
+
+def _ci(fit: dict, rel: float = 0.05) -> dict:
+    return {k: [fit[k] * (1 - rel), fit[k] * (1 + rel)] for k in compute.CI_KEYS}
+
+
+def test_a_good_approach3_fit_is_identified_and_degenerate_ones_say_why(approach3):
+    data, fit = approach3
+    min_loss = float(np.min(data[2]))
+    assert compute._approach3_why(fit, _ci(fit), min_loss) == []
+    runaway = law({**TRUE, "alpha": 24.7, "A": 1e113})  # the CPU sweep of docs/scaling.md
+    assert any("alpha = 24.7 is outside" in w for w in compute._approach3_why(runaway, _ci(runaway), min_loss))
+    flat = law({**TRUE, "beta": 0.001})
+    assert any("beta = 0.001 is outside" in w for w in compute._approach3_why(flat, _ci(flat), min_loss))
+    pinned = law({**TRUE, "E": min_loss})
+    assert any("pinned at the lowest observed loss" in w for w in compute._approach3_why(pinned, _ci(pinned), min_loss))
+    assert any("zero width for E, alpha, beta" in w for w in compute._approach3_why(fit, _ci(fit, 0.0), min_loss))
+    overflow = {**fit, "A": math.inf}
+    assert any("A = inf is not a finite positive number" in w
+               for w in compute._approach3_why(overflow, _ci(fit), min_loss))
+
+
+def test_approach1_with_one_interior_size_is_not_identified():
+    truth = law(CHINCHILLA)
+    sizes, steps = np.array([1e6, 1e7, 1e8]), np.logspace(8, 12, 80)
+    params, tokens = np.repeat(sizes, steps.size), np.tile(steps, sizes.size)
+    with pytest.raises(KcapError, match="one model size"):
+        fit_approach1(params, tokens, approach3_loss(truth, params, tokens))
+    out = compute._exponents(fit_approach1, ("a", "b"), params, tokens, approach3_loss(truth, params, tokens), None)
+    assert out["identified"] is False and "one model size" in out["why"] and "a" not in out
+
+
+def test_approach2_with_minima_beyond_the_sizes_trained_is_not_identified():
+    truth = law(CHINCHILLA)
+    params, tokens = [], []
+    for flops in np.logspace(17, 21, 5):
+        n = optimal_allocation(truth, flops)["N_opt"] / 30 * np.logspace(-0.5, 0.5, 5)  # all far below N_opt
+        params += list(n)
+        tokens += list(flops / (6 * n))
+    params, tokens = np.array(params), np.array(tokens)
+    fit = fit_approach2(params, tokens, approach3_loss(truth, params, tokens))
+    assert fit["identified"] is False and "outside the sizes trained" in fit["why"]
+
+
+def _capacity_data(seed: int = 3, n: int = 40):
+    rng = np.random.default_rng(seed)
+    params = 10 ** rng.uniform(5, 8, n)
+    bits_max = 10 ** rng.uniform(np.log10(0.2), np.log10(8.0), n) * params
+    bits = np.minimum(np.minimum(2.0 * params, bits_max) * (1 + 0.02 * rng.standard_normal(n)), bits_max)
+    return params, bits, bits_max
+
+
+def test_capacity_fit_on_a_known_ratio_is_identified():
+    fit = fit_capacity(*_capacity_data(), n_boot=200)
+    assert fit["identified"] is True and fit["why"] is None
+    assert fit["ratio"] == pytest.approx(2.0, rel=0.03) and not any(fit["under_trained"])
+
+
+def test_capacity_fit_of_one_run_or_copies_of_one_run_is_not_identified():
+    one = fit_capacity([1000.0], [2000.0], [5000.0], n_boot=50)
+    assert one["ratio"] == 2.0 and one["identified"] is False and "1 capacity-bound run" in one["why"]
+    copies = fit_capacity([1000.0] * 3, [2000.0] * 3, [5000.0] * 3, n_boot=50)
+    assert copies["identified"] is False
+    assert "one model size" in copies["why"]
+
+
+def test_capacity_fit_refuses_bits_above_bits_max_naming_the_run():
+    names = ["run a", "run b", "run c"]
+    with pytest.raises(KcapError, match="run b: bits 900000 exceed bits_max 5000"):
+        fit_capacity([1e3, 1e3, 2e3], [10.0, 9e5, 20.0], [5e3] * 3, names=names)
+    # float rounding of a perfect memorizer is not a bug
+    assert fit_capacity([1e3, 2e3], [5e3 * (1 + 1e-7), 1e3], [5e3, 5e3], n_boot=10)["n_runs"] == 2
+    with pytest.raises(KcapError, match=r"run c: bits = nan must be finite"):
+        fit_capacity([1e3, 1e3, 2e3], [10.0, 9.0, float("nan")], [5e3] * 3, names=names)
+
+
+def test_capacity_fit_leaves_negative_bits_out_unless_asked():
+    params, bits, bits_max = _capacity_data()
+    params, bits, bits_max = np.append(params, 1e7), np.append(bits, -5e5), np.append(bits_max, 1e9)
+    fit = fit_capacity(params, bits, bits_max, n_boot=100)
+    assert fit["under_trained"][-1] and not fit["capacity_bound"][-1] and not fit["data_bound"][-1]
+    assert fit["ratio"] == pytest.approx(fit_capacity(*_capacity_data(), n_boot=100)["ratio"])
+    with_negative = fit_capacity(params, bits, bits_max, n_boot=100, include_negative=True)
+    assert with_negative["include_negative"] and with_negative["capacity_bound"][-1]
+    with pytest.raises(KcapError, match="all 2 runs store negative bits.*--include-negative"):
+        fit_capacity([1e3, 2e3], [-1.0, -2.0], [5e3, 5e3])
+    with pytest.raises(KcapError, match="at least 2 resamples"):
+        fit_capacity(params, bits, bits_max, n_boot=0)
+
+
+def test_passes_fit_needs_two_sizes_and_positive_counts():
+    from kcap.laws.passes import fit_passes
+
+    one = fit_passes([1e5, 1e5, 1e5], [30.0, 40.0, 50.0])
+    assert one["slope"] is None and one["identified"] is False and "1 distinct model size" in one["why"]
+    p = np.array([1e4, 1e5, 1e6, 1e6])
+    fit = fit_passes(p, np.append(1000 * p[:3] ** -0.5, 0.0))  # a count of 0 cannot enter a log-log fit
+    assert fit["identified"] and fit["n_used"] == 3 and fit["slope"] == pytest.approx(-0.5)
+
+
+def test_optimal_refuses_inputs_and_answers_that_are_not_numbers(tmp_path):
+    from kcap.laws.optimal import plan_optimal
+
+    for kw, needle in [({"flops": math.nan}, "--flops = nan is not a finite number"),
+                       ({"params": math.inf}, "--params = inf is not a finite number"),
+                       ({"flops": -1.0}, "--flops = -1 is not positive"),
+                       ({"params": 1e300}, "D_opt = inf is beyond what the law can answer"),
+                       ({"flops": 1e-300}, "N_opt = 7.91e-156 is less than one"),
+                       ({"params": 1e6, "exposures": 0}, "--exposures 0 must be at least 1")]:
+        with pytest.raises(KcapError, match=re.escape(needle)):
+            plan_optimal(**kw)
+
+
+@pytest.mark.parametrize("content,needle", [
+    ('{"E": NaN, "A": NaN, "B": NaN, "alpha": NaN, "beta": NaN}', "E = nan is not a finite number"),
+    ('{"E": 1.8, "A": 480}', "missing key(s) B, alpha, beta"),
+    ('{"E": 1.8, "A": 480, "B": 2000, "alpha": null, "beta": 0.37}', "alpha = None is not a number"),
+    ('[1, 2]', "must hold a JSON object"),
+    ('{"E": 1.8, "A": 480, "B": 2000, "alpha": 0.35, "beta": 0.37, "identified": false, "why": "alpha off"}',
+     "the fit is not identified (alpha off)"),
+    ('{"E": 1.8, "A": 480, "B": 2000, "alpha": 0.35, "beta": 0.37, "samples": {"A": [1, 2]}}',
+     "'samples' must map A, B, alpha, beta"),
+])
+def test_optimal_refuses_a_bad_compute_fit_file(tmp_path, content, needle):
+    from kcap.laws.optimal import plan_optimal
+
+    path = tmp_path / "fit.json"
+    path.write_text(content)
+    with pytest.raises(KcapError, match=re.escape(f"--fit {path}")) as e:
+        plan_optimal(flops=1e21, fit=path)
+    assert needle in str(e.value)
+
+
+def test_optimal_interval_is_withheld_when_a_bootstrap_sample_has_no_frontier(tmp_path):
+    from kcap.laws.optimal import plan_optimal
+
+    samples = {k: [TRUE[k]] * 4 for k in ("A", "B", "alpha", "beta")}
+    samples["alpha"][0] = None  # written as null for a refit whose alpha was not finite
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps({**TRUE, "samples": samples}))
+    r = plan_optimal(flops=1e21, fit=path)
+    assert r["N_opt_interval"] is None and "no compute-optimal frontier" in r["N_opt_interval_why"]
+
+
+@pytest.mark.parametrize("content,needle", [
+    ('{"ratio": NaN}', "ratio (bits/param) = nan is not a finite number"),
+    ('{"R": 2.0}', "missing key(s) ratio"),
+    ('{"ratio": 2.0, "identified": false, "why": "1 capacity-bound run"}', "not identified (1 capacity-bound run)"),
+])
+def test_optimal_refuses_a_bad_capacity_fit_file(tmp_path, content, needle):
+    from kcap.laws.optimal import plan_optimal
+
+    path = tmp_path / "cap.json"
+    path.write_text(content)
+    with pytest.raises(KcapError, match=re.escape(f"--capacity {path}")) as e:
+        plan_optimal(params=1e6, capacity=path)
+    assert needle in str(e.value)

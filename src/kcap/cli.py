@@ -178,8 +178,10 @@ def plot_capacity(
 ) -> None:
     """Bits stored vs parameters (the paper's Figure 1) from measured runs in the store."""
     from kcap.report.capacity import capacity_plot
+    from kcap.report.figure import figure_path
     from kcap.store.db import RunStore
 
+    out = figure_path(out, "--out")  # a bad path fails before any work, as in every figure command
     with RunStore() as store:
         rows = store.runs(ids=run_id, measured_only=True)
     if not rows:

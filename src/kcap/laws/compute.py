@@ -23,6 +23,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from kcap.errors import KcapError
+from kcap.laws.identify import distinct, not_finite, verdict, zero_width
 from kcap.laws.optimal import _scalar, frontier
 
 DELTA = 1e-3
@@ -44,6 +45,18 @@ CI_KEYS = ("E", "A", "B", "alpha", "beta", "a", "b")
 
 # Fewer points than this leave the five constants of Approach 3 nearly undetermined.
 MIN_POINTS = 6
+# Along N the law is E + A/N^alpha (+ a D term): three unknowns, so three distinct sizes at least;
+# with two, any alpha fits once A and E absorb it. Likewise three distinct token counts for B, beta.
+MIN_DISTINCT = 3
+
+# An exponent outside this range is flagged, not trusted. The start grid searches [0, 2] and
+# published exponents are 0.2-0.8; a fit that leaves the range has traded the exponent against its
+# scale (the CPU sweep of docs/scaling.md: alpha 24.7 with A = 1e113), and an exponent near 0 makes
+# its term a constant traded against E.
+EXPONENT_RANGE = (0.01, max(GRID_ALPHA))
+# E within this fraction of the lowest observed loss (or above it) is "pinned": the law then says
+# the best run has no reducible loss left, so nothing in the data determines A, B or the exponents.
+E_FLOOR_GAP = 0.01
 
 
 def _grid(a, b, e, alpha, beta) -> np.ndarray:
@@ -56,13 +69,32 @@ def default_starts() -> np.ndarray:
     return _grid(GRID_A, GRID_B, GRID_E, GRID_ALPHA, GRID_BETA)
 
 
-def _arrays(*xs) -> list[np.ndarray]:
-    out = [np.asarray(x, dtype=float).ravel() for x in xs]
-    if len({x.size for x in out}) != 1 or out[0].size == 0:
-        raise KcapError("params, tokens and loss must be non-empty arrays of one length")
-    if any(not np.all(np.isfinite(x) & (x > 0)) for x in out):
-        raise KcapError("params, tokens and loss must be positive and finite")
-    return out
+def _arrays(**cols: ArrayLike) -> list[np.ndarray]:
+    """The named columns as float arrays, refused (naming the column and index) unless they are
+    non-empty, of one length, positive and finite: logs of them are taken."""
+    out = {k: np.asarray(v, dtype=float).ravel() for k, v in cols.items()}
+    if len({x.size for x in out.values()}) != 1 or next(iter(out.values())).size == 0:
+        raise KcapError(f"{', '.join(cols)} must be non-empty arrays of one length")
+    for k, x in out.items():
+        bad = np.flatnonzero(~(np.isfinite(x) & (x > 0)))
+        if bad.size:
+            raise KcapError(f"{k}[{bad[0]}] = {x[bad[0]]:g}: {', '.join(cols)} must be positive and finite")
+    return list(out.values())
+
+
+def _check_identifiable(n: np.ndarray, d: np.ndarray) -> None:
+    """Refuse points that cannot determine Approach 3's constants, before spending a fit on them:
+    the optimizer would return some minimum anyway, and its bootstrap a zero-width interval."""
+    for values, field, what, consts in ((n, "params", "model sizes", "A and alpha"),
+                                        (d, "tokens", "token counts", "B and beta")):
+        k = distinct(values)
+        if k < MIN_DISTINCT:
+            raise KcapError(f"{field} holds {k} distinct value(s) among {values.size} points: Approach 3 needs "
+                            f"at least {MIN_DISTINCT} {what} to identify {consts}")
+    k = int(np.unique(np.column_stack([n, d]), axis=0).shape[0])
+    if k < MIN_POINTS:
+        raise KcapError(f"{k} distinct (params, tokens) points: Approach 3 needs at least {MIN_POINTS} "
+                        "for its five constants")
 
 
 def _flops(n: np.ndarray, d: np.ndarray, flops: ArrayLike | None) -> np.ndarray:
@@ -139,10 +171,18 @@ def fit_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, delta: 
     Fitting log L through a log-sum-exp keeps all scales positive and the residuals relative; the
     Huber loss with a tiny delta is nearly L1, so a few bad runs cannot drag the exponents. The
     surface has many local minima (A and E trade off), hence the 4500 starts. `starts` (rows of
-    log A, log B, log E, alpha, beta) replaces the grid, e.g. for bootstrap refits.
+    log A, log B, log E, alpha, beta) replaces the grid, e.g. for bootstrap refits. Points with
+    fewer than 3 distinct sizes or token counts, or 6 distinct points, are refused (KcapError).
     """
-    n, d, l = _arrays(params, tokens, loss)
-    starts = default_starts() if starts is None else np.atleast_2d(np.asarray(starts, dtype=float))
+    n, d, l = _arrays(params=params, tokens=tokens, loss=loss)
+    _check_identifiable(n, d)
+    return _fit3(n, d, l, delta, default_starts() if starts is None else starts)
+
+
+def _fit3(n: np.ndarray, d: np.ndarray, l: np.ndarray, delta: float, starts: ArrayLike) -> dict:
+    """Approach 3 on checked arrays. Bootstrap resamples come here unchecked: a resample that drew
+    only two sizes fits badly, and that spread belongs in the interval."""
+    starts = np.atleast_2d(np.asarray(starts, dtype=float))
     theta, objective = _best_of_starts((np.log(n), np.log(d), np.log(l)), starts, delta)
     return _summary(theta, objective, n.size, len(starts))
 
@@ -162,14 +202,14 @@ def bootstrap_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, n
     resample's optimum lies near the original one, and the coarse grid guards against a resample
     moving to another basin. Pass `fit` to reuse a full fit already made.
     """
-    n, d, l = _arrays(params, tokens, loss)
+    n, d, l = _arrays(params=params, tokens=tokens, loss=loss)
     fit = fit_approach3(n, d, l, delta) if fit is None else fit
     starts = np.vstack([_theta(fit), _grid(*BOOT_GRID.values())])
     rng = np.random.default_rng(seed)
     samples = {k: [] for k in CI_KEYS}
     for _ in range(n_boot):
         idx = rng.integers(0, n.size, n.size)
-        refit = fit_approach3(n[idx], d[idx], l[idx], delta, starts=starts)
+        refit = _fit3(n[idx], d[idx], l[idx], delta, starts)
         for k in CI_KEYS:
             samples[k].append(refit[k])
     ci = {k: [float(np.percentile(v, p)) for p in percentiles] for k, v in samples.items()}
@@ -199,7 +239,7 @@ def fit_approach2(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: 
     values separating two budgets. A budget needs at least 3 distinct sizes and a parabola opening
     upward, otherwise it has no minimum and is skipped. N_opt(C) and D_opt(C) = C / (6 N_opt) are then fitted as power laws of C.
     """
-    n, d, l = _arrays(params, tokens, loss)
+    n, d, l = _arrays(params=params, tokens=tokens, loss=loss)
     c = _flops(n, d, flops)
     if budget is None:
         labels = _group_budgets(np.log10(c), tol)
@@ -226,7 +266,11 @@ def fit_approach2(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: 
     cs = np.array([m["flops"] for m in minima])
     a, k_n = _power_law(cs, np.array([m["N_opt"] for m in minima]))
     b, k_d = _power_law(cs, np.array([m["D_opt"] for m in minima]))
-    return {"a": a, "b": b, "N_coef": k_n, "D_coef": k_d, "minima": minima, "n_budgets": len(minima)}
+    # A parabola's minimum beyond the sizes trained is an extrapolation, not a measured optimum.
+    outside = [f"{m['flops']:.3g}" for m in minima if not m["interior"]]
+    why = [f"IsoFLOP minima at C = {', '.join(outside)} lie outside the sizes trained"] if outside else []
+    return {"a": a, "b": b, "N_coef": k_n, "D_coef": k_d, "minima": minima, "n_budgets": len(minima),
+            **verdict(why)}
 
 
 def fit_approach1(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: ArrayLike | None = None,
@@ -238,7 +282,7 @@ def fit_approach1(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: 
     from the smallest or largest model are dropped: there the true optimum may lie outside the
     sizes trained, and the envelope only says "this size or beyond".
     """
-    n, d, l = _arrays(params, tokens, loss)
+    n, d, l = _arrays(params=params, tokens=tokens, loss=loss)
     c = _flops(n, d, flops)
     log_c = np.log10(c)
     edges = np.linspace(log_c.min(), log_c.max(), n_bins + 1)
@@ -249,19 +293,42 @@ def fit_approach1(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: 
         env = env[(n[env] > n.min()) & (n[env] < n.max())]
     if np.unique(c[env]).size < 2:
         raise KcapError("Approach 1 needs at least 2 envelope points away from the smallest and largest model")
+    if distinct(n[env]) < 2:  # one size all along the envelope: N_opt ∝ C^0 by construction
+        raise KcapError("Approach 1's envelope holds one model size away from the smallest and largest: "
+                        "N_opt's exponent is not identified")
     a, k_n = _power_law(c[env], n[env])
     b, k_d = _power_law(c[env], d[env])
     envelope = [{"flops": float(c[i]), "N": float(n[i]), "D": float(d[i]), "loss": float(l[i])} for i in env]
-    return {"a": a, "b": b, "N_coef": k_n, "D_coef": k_d, "envelope": envelope, "n_envelope": len(envelope)}
+    return {"a": a, "b": b, "N_coef": k_n, "D_coef": k_d, "envelope": envelope, "n_envelope": len(envelope),
+            **verdict([])}
 
 
 def _exponents(approach, keys: tuple[str, ...], *args) -> dict:
-    """An approach's exponents, or the reason it failed: Approaches 1 and 2 need sweeps of a
-    particular shape (an envelope, IsoFLOP budgets) that a set of points may not have."""
+    """An approach's exponents, or not identified with the reason: Approaches 1 and 2 need sweeps
+    of a particular shape (an envelope, IsoFLOP budgets) that a set of points may not have, and
+    Approach 3 is the fit of record, so their failure marks them rather than refusing the fit."""
     try:
-        return {k: v for k, v in approach(*args).items() if k in keys}
+        return {k: v for k, v in approach(*args).items() if k in (*keys, "identified", "why")}
     except (KcapError, ValueError, np.linalg.LinAlgError) as e:
-        return {"error": str(e)}
+        return verdict([str(e)])
+
+
+def _approach3_why(fit: dict, ci: dict, min_loss: float) -> list[str]:
+    """Why Approach 3's constants are not identified (empty when they are): non-finite scales, an
+    exponent off the searched range, E pinned at the best loss seen, a degenerate bootstrap."""
+    why = [f"{k} = {fit[k]:.4g} is not a finite positive number" for k in not_finite(fit, ("E", "A", "B", "G"))]
+    lo, hi = EXPONENT_RANGE
+    for k, term in (("alpha", "N"), ("beta", "D")):
+        if not lo <= fit[k] <= hi:  # nan fails too
+            why.append(f"{k} = {fit[k]:.4g} is outside [{lo:g}, {hi:g}]: the {term} term is not identified "
+                       "(its exponent traded against its scale)")
+    if not fit["E"] < (1 - E_FLOOR_GAP) * min_loss:
+        why.append(f"E = {fit['E']:.4g} is pinned at the lowest observed loss {min_loss:.4g}: no loss is left "
+                   "to reduce, so A, B and the exponents are not identified")
+    zero = zero_width(ci, ("E", "alpha", "beta"))
+    if zero:
+        why.append(f"bootstrap interval of zero width for {', '.join(zero)} (every resample gave one fit)")
+    return why
 
 
 def fit_compute_law(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: ArrayLike | None = None,
@@ -269,15 +336,19 @@ def fit_compute_law(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops
     """All three approaches on one set of points, as ``kcap fit compute`` reports them.
 
     Approach 3's constants with bootstrap intervals (ci, and the bootstrap samples, from which
-    ``kcap optimal --fit`` draws its interval on N_opt), plus the exponents a and b of Approaches 1
-    and 2, or the error that stopped each.
+    ``kcap optimal --fit`` draws its interval on N_opt) and its ``identified`` / ``why``, plus the
+    exponents a and b of Approaches 1 and 2 with their own ``identified`` / ``why``. Points that
+    cannot identify Approach 3 at all are refused (KcapError) before any fit.
     """
+    if n_boot < 2:  # a percentile interval of 0 or 1 resamples has zero width by construction
+        raise KcapError(f"n_boot = {n_boot}: the bootstrap needs at least 2 resamples")
     if np.size(params) < MIN_POINTS:
         raise KcapError(f"{np.size(params)} points are too few for a compute-law fit (need at least {MIN_POINTS})")
     with np.errstate(all="ignore"):  # degenerate fits overflow exp(a) on the way; the result says so
         fit3 = fit_approach3(params, tokens, loss)
         boot = bootstrap_approach3(params, tokens, loss, n_boot=n_boot, fit=fit3)
-    return {**fit3, "ci": boot["ci"], "n_boot": n_boot,
+    why = _approach3_why(fit3, boot["ci"], float(np.min(loss)))
+    return {**fit3, "ci": boot["ci"], "n_boot": n_boot, **verdict(why),
             "approach1": _exponents(fit_approach1, ("a", "b"), params, tokens, loss, flops),
             "approach2": _exponents(fit_approach2, ("a", "b", "n_budgets", "minima"), params, tokens, loss, flops),
             "samples": boot["samples"]}

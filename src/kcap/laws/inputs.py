@@ -84,26 +84,40 @@ def compute_points(source: str | Path = "store") -> dict[str, np.ndarray]:
                     cols["run"].append(run["id"])
     if not cols["params"]:
         raise KcapError("no held-out losses in the run store (train some runs first)")
-    return {k: np.array(v) if k != "run" else v for k, v in cols.items()}
+    out = {k: np.array(v, float) if k != "run" else v for k, v in cols.items()}
+    for field in ("loss", "tokens", "flops", "params"):  # name the run: the fit itself only knows row numbers
+        bad = np.flatnonzero(~(np.isfinite(out[field]) & (out[field] > 0)))
+        if bad.size:
+            i = bad[0]
+            where = f" at {out['tokens'][i]:g} tokens" if field != "tokens" else ""
+            hint = " (a diverged run?)" if field == "loss" else ""
+            raise KcapError(f"run {out['run'][i]}: {field} {out[field][i]:g}{where} is not a positive finite "
+                            f"number{hint}; the compute fit cannot use it")
+    return out
 
 
 def capacity_points(source: str | Path = "store") -> dict[str, np.ndarray]:
-    """params, bits, bits_max arrays (plus people and exposures from the store)."""
+    """params, bits, bits_max arrays, ``names`` (run ids, or "row N" as numbered in a CSV file) and,
+    from the store, run ids, people and exposures."""
     if str(source) != "store":
         # a model can store nothing or less than nothing (bits <= 0): only params and bits_max must be > 0
-        return read_csv(Path(source), ("params", "bits", "bits_max"), positive=("params", "bits_max"))
+        t = read_csv(Path(source), ("params", "bits", "bits_max"), positive=("params", "bits_max"))
+        t["names"] = [f"row {i + 2}" for i in range(t["params"].size)]  # the header is row 1
+        return t
     with RunStore() as store:
         rows = store.runs(measured_only=True)
     if not rows:
         raise KcapError("no measured runs in the run store (run `kcap measure RUN` first)")
     return {"params": np.array([r["params"] for r in rows], float), "bits": np.array([r["bits"] for r in rows]),
             "bits_max": np.array([r["bits_max"] for r in rows]), "people": np.array([r["people"] for r in rows]),
-            "exposures": np.array([r["exposures"] for r in rows]), "run": [r["id"] for r in rows]}
+            "exposures": np.array([r["exposures"] for r in rows]), "run": [r["id"] for r in rows],
+            "names": [f"run {r['id']}" for r in rows]}
 
 
 def passes_curves(fraction: float = 0.9) -> list[dict]:
     """Per run with a bits-tracked training curve: params, exposures needed to reach
-    ``fraction`` of its final bits, people and exposures."""
+    ``fraction`` of its final bits (None when it never stored positive bits: kept, so the run is
+    shown rather than silently dropped), people and exposures."""
     from kcap.laws.passes import exposures_to_reach
 
     out = []
@@ -114,9 +128,8 @@ def passes_curves(fraction: float = 0.9) -> list[dict]:
                 continue
             need = exposures_to_reach(np.array([p["exposures"] for p in pts]), np.array([p["bits"] for p in pts]),
                                       fraction)
-            if need is not None:
-                out.append({"run": run["id"], "params": run["params"], "needed": need, "people": run["people"],
-                            "exposures": run["exposures"], "final_bits": pts[-1]["bits"]})
+            out.append({"run": run["id"], "params": run["params"], "needed": need, "people": run["people"],
+                        "exposures": run["exposures"], "final_bits": pts[-1]["bits"]})
     if not out:
         raise KcapError("no runs with tracked bits in the store (train with `kcap train --track-bits`)")
     return out

@@ -5,11 +5,16 @@ run's training curve (bits stored measured at evaluation points, ``kcap train --
 read the first exposure count at which the curve reaches ``fraction`` of its final bits (linear
 interpolation between evaluations), then fit exposures_needed ∝ params^slope across runs: a
 negative slope supports the rule.
+
+A run that never stores positive bits has no exposure count (it is listed, not fitted); the slope
+needs two distinct model sizes, else the fit is marked not identified (``laws.identify``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from kcap.laws.identify import distinct, verdict
 
 
 def exposures_to_reach(exposures: np.ndarray, bits: np.ndarray, fraction: float = 0.9) -> float | None:
@@ -27,9 +32,17 @@ def exposures_to_reach(exposures: np.ndarray, bits: np.ndarray, fraction: float 
 
 
 def fit_passes(params: np.ndarray, needed: np.ndarray) -> dict:
-    """Power law exposures_needed = c · params^slope, by least squares in log-log space."""
-    params, needed = np.asarray(params, float), np.asarray(needed, float)
-    if len(params) < 2 or len(np.unique(params)) < 2:
-        return {"slope": None, "coefficient": None, "n_runs": int(len(params))}
-    slope, intercept = np.polyfit(np.log(params), np.log(needed), 1)
-    return {"slope": float(slope), "coefficient": float(np.exp(intercept)), "n_runs": int(len(params))}
+    """Power law exposures_needed = c · params^slope, by least squares in log-log space.
+
+    Runs whose count is not a positive finite number cannot enter a log-log fit and are left out
+    (n_used says how many went in); fewer than two distinct sizes leave the slope None, with why.
+    """
+    params, needed = np.asarray(params, float).ravel(), np.asarray(needed, float).ravel()
+    ok = np.isfinite(params) & (params > 0) & np.isfinite(needed) & (needed > 0)
+    out = {"n_runs": int(params.size), "n_used": int(ok.sum())}
+    sizes = distinct(params[ok])
+    if sizes < 2:
+        return {"slope": None, "coefficient": None, **out,
+                **verdict([f"{sizes} distinct model size(s) with a positive exposure count: the slope needs 2"])}
+    slope, intercept = np.polyfit(np.log(params[ok]), np.log(needed[ok]), 1)
+    return {"slope": float(slope), "coefficient": float(np.exp(intercept)), **out, **verdict([])}

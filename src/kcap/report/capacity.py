@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from kcap.report.figure import figure_path, not_identified_note, save  # noqa: E402
 from kcap.report.fmt import si  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
@@ -27,7 +28,9 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     people N, marker = exposures; the simple variant is drawn hollow, so simple and multi runs of
     one population sit side by side.
 
-    With ``fit`` (from ``kcap.laws.capacity.fit_capacity``), draw the fitted ratio and its band."""
+    With ``fit`` (from ``kcap.laws.capacity.fit_capacity``), draw the fitted ratio and its band, or
+    say in the figure that it is not identified."""
+    out = figure_path(out)  # before drawing: a bad path is a one-line error, not a lost figure
     params = np.array([r["results"]["params"] for r in rows], float)
     bits = np.array([r["results"]["bits"] for r in rows], float)
     people = [(r.get("dataset") or "bioS-multi", r["people"]) for r in rows]
@@ -38,10 +41,7 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     for ratio, style in zip(GUIDES, ("-", "--", "-.", ":")):
         ax.plot(xs, ratio * xs, color="0.55", lw=0.9, ls=style, label=f"{ratio:g} bit/param")
     if fit is not None and fit.get("ratio"):
-        lo_r, hi_r = fit["ci"]
-        ax.fill_between(xs, lo_r * xs, hi_r * xs, color="tab:red", alpha=0.15, lw=0)
-        ax.plot(xs, fit["ratio"] * xs, color="tab:red", lw=1.6,
-                label=f"fit: {fit['ratio']:.2f} bits/param [{lo_r:.2f}, {hi_r:.2f}]")
+        _draw_fit(ax, xs, fit)
     n_values = sorted(set(people))
     cmap = plt.get_cmap("viridis", max(2, len(n_values)))
     for i, n in enumerate(n_values):
@@ -53,8 +53,10 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     positive = bits[bits > 0]
     floor = (positive.min() if len(positive) else GUIDES[-1] * lo) / 4
     if (bits <= 0).any():
+        left_out = fit is not None and not fit.get("include_negative") and any(fit.get("under_trained", []))
         ax.axhline(floor, color="firebrick", lw=0.8, ls=":")
-        ax.annotate("at or below 0 bits", (hi / 1.05, floor), ha="right", va="bottom", fontsize=8, color="firebrick")
+        ax.annotate("at or below 0 bits" + (" (negative: under-trained, not in the fit)" if left_out else ""),
+                    (hi / 1.05, floor), ha="right", va="bottom", fontsize=8, color="firebrick")
     e_values = sorted(set(exposures))
     for i, n in enumerate(n_values):
         for j, e in enumerate(e_values):
@@ -78,11 +80,19 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     ax.set_title(title or "Knowledge capacity")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
+    if fit is not None and fit.get("identified") is False:
+        not_identified_note(ax, fit["why"], "capacity fit")
     fig.tight_layout()
-    out = Path(out)
-    from kcap.atomic import make_dir
+    return save(fig, out)
 
-    make_dir(out.parent)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+
+def _draw_fit(ax, xs: np.ndarray, fit: dict) -> None:
+    """The fitted ratio as a line with its bootstrap band; dashed, and labelled so, when the fit
+    is not identified (the note in the figure says why)."""
+    lo_r, hi_r = fit["ci"]
+    identified = fit.get("identified", True)
+    if identified:
+        ax.fill_between(xs, lo_r * xs, hi_r * xs, color="tab:red", alpha=0.15, lw=0)
+    label = (f"fit: {fit['ratio']:.2f} bits/param [{lo_r:.2f}, {hi_r:.2f}]" if identified
+             else f"fit: {fit['ratio']:.2f} bits/param, not identified")
+    ax.plot(xs, fit["ratio"] * xs, color="tab:red", lw=1.6, ls="-" if identified else "--", label=label)

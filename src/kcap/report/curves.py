@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
+from kcap.report.figure import figure_path, not_identified_note, save  # noqa: E402
+
 
 def lower_envelope(points: dict, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """min over runs of each run's loss curve (interpolated in log FLOPs, within its own range)."""
@@ -28,9 +30,11 @@ def lower_envelope(points: dict, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     return grid[ok], best[ok]
 
 
-def compute_plot(points: dict, out: Path, title: str = "") -> Path:
+def compute_plot(points: dict, out: Path, title: str = "", fit: dict | None = None) -> Path:
     """Held-out loss vs training FLOPs, one curve per run (coloured by params), log FLOPs, with
-    the lower envelope over runs (the best loss any size reached at each compute)."""
+    the lower envelope over runs (the best loss any size reached at each compute). With ``fit``
+    (``kcap.laws.compute.fit_compute_law``) not identified, the figure says why."""
+    out = figure_path(out)
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     runs = list(dict.fromkeys(points["run"]))
     sizes = np.array([points["params"][points["run"].index(r)] for r in runs])
@@ -50,15 +54,19 @@ def compute_plot(points: dict, out: Path, title: str = "") -> Path:
     ax.set_ylabel("held-out loss (nats/token)")
     ax.set_title(title or "Loss vs compute")
     ax.grid(True, alpha=0.3)
+    if fit is not None and fit.get("identified") is False:
+        not_identified_note(ax, fit["why"], "Approach 3 fit")
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return Path(out)
+    return save(fig, out)
 
 
 def passes_plot(rows: list[dict], fit: dict, fraction: float, out: Path) -> Path:
-    """Exposures needed to reach ``fraction`` of final bits vs parameters, with the power-law fit."""
+    """Exposures needed to reach ``fraction`` of final bits vs parameters, with the power-law fit
+    (or a note saying why it is not identified). Runs with no count (never stored positive bits)
+    cannot sit on a log axis; the command's table lists them."""
+    out = figure_path(out)
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    rows = [r for r in rows if r["needed"] is not None and r["needed"] > 0]
     p = np.array([r["params"] for r in rows], float)
     e = np.array([r["needed"] for r in rows], float)
     ax.scatter(p, e, color="tab:blue", edgecolor="black", lw=0.5, zorder=3)
@@ -76,7 +84,7 @@ def passes_plot(rows: list[dict], fit: dict, fraction: float, out: Path) -> Path
     ax.set_ylabel(f"exposures to reach {fraction:.0%} of final bits")
     ax.set_title("Passes to memorize")
     ax.grid(True, which="both", alpha=0.3)
+    if fit.get("identified") is False:
+        not_identified_note(ax, fit["why"], "passes fit")
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return Path(out)
+    return save(fig, out)
