@@ -33,6 +33,8 @@ from kcap.knowledge.pools import load_pools
 from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR
 from kcap.measure.evaluate import measure_model
 
+from constructed_models import Memorizer, Uniform, measured_docs  # noqa: E402 (tests/)
+
 PARAMS = {"total": 1000}
 
 
@@ -64,67 +66,13 @@ def test_random_and_junk_bits_max_by_hand(tmp_path):
 
 # ---------------------------------------------------------------- measurement on constructed models
 
-class Uniform(torch.nn.Module):
-    """Equal logits for every vocabulary entry: every token costs ln V nats."""
-
-    def __init__(self, vocab: int):
-        super().__init__()
-        self.vocab = vocab
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        return torch.zeros(*x.shape, self.vocab) + 0 * self.dummy
-
-
-class Memorizer(Uniform):
-    """The Bayes-optimal memorizer of a set of token sequences: p(next | prefix) is the share of the
-    sequences with that prefix that continue with each token (uniform on unseen prefixes)."""
-
-    def __init__(self, vocab: int, docs: list[list[int]]):
-        super().__init__(vocab)
-        self.table: dict[tuple, np.ndarray] = {}
-        for d in docs:
-            for t in range(len(d) - 1):
-                self.table.setdefault(tuple(d[:t + 1]), np.zeros(vocab))[d[t + 1]] += 1
-
-    def forward(self, x):
-        out = torch.zeros(*x.shape, self.vocab)
-        for b, row in enumerate(x.tolist()):
-            for t in range(len(row)):
-                counts = self.table.get(tuple(row[:t + 1]))
-                if counts is not None:
-                    out[b, t] = torch.from_numpy(np.where(counts > 0, np.log(np.maximum(counts, 1e-300)), -1e4))
-        return out + 0 * self.dummy
-
-
-def _measured_docs(dataset):
-    """The token sequences measurement feeds, one per person (rendered as measurement renders them)."""
-    if dataset.kind == "bioD":
-        from kcap.kinds.biod.stream import BioDAtlas, fixed_orders, render_biod
-
-        r = render_biod(BioDAtlas.build(dataset), dataset, np.arange(dataset.n_people), fixed_orders(dataset))
-    elif dataset.kind == "random":
-        from kcap.kinds.random_strings.stream import render_sequences, symbol_tokens
-
-        rows = render_sequences(dataset, symbol_tokens(dataset), dataset.vocab()[SEPARATOR], np.arange(dataset.n_people))
-        return [list(r) for r in rows]
-    else:
-        from kcap.kinds.bios.render import render
-        from kcap.kinds.bios.stream import fixed_choices
-
-        s = BioStream(dataset, 1)
-        t, o = fixed_choices(dataset, s.atlas)
-        r = render(s.atlas, dataset.people, t, o)
-    return [r.tokens[a:b].tolist() for a, b in zip(r.offsets[:-1], r.offsets[1:])]
-
-
 def test_biod_terms_of_a_uniform_model(tmp_path):
     spec = BioDSpec(30, 2, 2, 5, 2, 7)
     ds = load_biod(write_biod(tmp_path / "d", spec, 1) and tmp_path / "d")
     V = len(ds.vocab())
     r = measure_model(Uniform(V), ds, PARAMS)
     lnV = math.log(V)
-    name_tokens = np.mean([len(d) - 1 - spec.attributes * (spec.chunks * spec.chunk_len + 3) for d in _measured_docs(ds)])
+    name_tokens = np.mean([len(d) - 1 - spec.attributes * (spec.chunks * spec.chunk_len + 3) for d in measured_docs(ds)])
     assert r["name_loss"] == pytest.approx(name_tokens * lnV)
     assert r["value_loss"] == pytest.approx(spec.chunks * spec.chunk_len * lnV)
     assert r["first_chunk_loss"] == pytest.approx(spec.chunk_len * lnV)  # p3
@@ -137,7 +85,7 @@ def test_biod_terms_of_a_uniform_model(tmp_path):
 
 def test_biod_memorizer_stores_bits_max_in_every_term(tmp_path):
     ds = load_biod(write_biod(tmp_path / "d", BioDSpec(40, 2, 2, 6, 2, 5), 2) and tmp_path / "d")
-    r = measure_model(Memorizer(len(ds.vocab()), _measured_docs(ds)), ds, PARAMS)
+    r = measure_model(Memorizer(len(ds.vocab()), measured_docs(ds)), ds, PARAMS)
     assert r["name_loss"] == pytest.approx(math.log(40), rel=1e-5)  # p1 = ln N: which of N people
     assert r["value_loss"] == pytest.approx(0, abs=1e-4) and r["first_chunk_loss"] == pytest.approx(0, abs=1e-4)
     for term, v in ds.meta["bits_max_terms"].items():
@@ -147,7 +95,7 @@ def test_biod_memorizer_stores_bits_max_in_every_term(tmp_path):
 
 def test_bios_memorizer_stores_bits_max_even_with_the_domain_token(tmp_path):
     ds = load_bios(write_bios(tmp_path / "b", 25, 4, junk_fraction=0.5, domain_token=True) and tmp_path / "b")
-    docs = _measured_docs(ds)
+    docs = measured_docs(ds)
     vocab = ds.vocab()
     assert all(d[:2] == [vocab[SEPARATOR], vocab[DOMAIN]] for d in docs)
     r = measure_model(Memorizer(len(vocab), docs), ds, PARAMS)
@@ -161,7 +109,7 @@ def test_random_strings_uniform_scores_zero_and_memorizer_pays_only_which_string
     u = measure_model(Uniform(V), ds, PARAMS)
     # uniform over the whole vocabulary (V > 6 symbols) is worse than uniform over the alphabet
     assert u["bits"] == pytest.approx(30 * 12 * (math.log2(6) - math.log2(V)))
-    m = measure_model(Memorizer(V, _measured_docs(ds)), ds, PARAMS)
+    m = measure_model(Memorizer(V, measured_docs(ds)), ds, PARAMS)
     assert len({tuple(s) for s in ds.sequences.tolist()}) == 30
     assert m["bits"] == pytest.approx(30 * 12 * math.log2(6) - 30 * math.log2(30), rel=1e-6)
 
@@ -276,7 +224,9 @@ def test_any_valid_biod_generates_and_invalid_fails_in_one_line(tmp_path_factory
     assert ds.values.max() < d and ds.diversity.max() < t
     for a in range(k):  # each diversity set holds D distinct strings
         assert len({tuple(s) for s in ds.diversity[a].tolist()}) == d
-    assert meta["bits_max"] == pytest.approx(biod_bits_max(n, k, c, d, length, t)["total"])
+    # the diversity term counts the (attribute, string) pairs that start some value: the ones in the data
+    observed = len({(a, int(v)) for a in range(k) for v in ds.values[:, a, 0]})
+    assert meta["bits_max"] == pytest.approx(biod_bits_max(n, k, c, d, length, t, observed)["total"])
     assert len(set(name_codes(ds.people).tolist())) == n
 
 

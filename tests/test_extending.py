@@ -125,9 +125,10 @@ TOY_KIND = textwrap.dedent('''
         def stream(self, dataset, exposures, seed=0):
             return ToyStream(dataset, exposures, seed)
 
-        def measure(self, model, dataset, params, device, batch):
+        def measure(self, model, dataset, params, device, batch, context):
             n = dataset.n_people
-            loss, _ = token_losses(model, dataset.docs(np.arange(n)).ravel(), np.arange(n + 1) * 3, device, batch)
+            loss, _ = token_losses(model, dataset.docs(np.arange(n)).ravel(), np.arange(n + 1) * 3, device, batch,
+                                   context)
             values = n * math.log2(dataset.meta["symbols"]) - float(loss[:, 2].sum()) / math.log(2)
             return summary(n, params, {"total": values, "values": values}, dataset.meta["bits_max"],
                            dataset.meta["bits_max_terms"])

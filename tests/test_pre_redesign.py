@@ -35,7 +35,7 @@ def test_an_old_run_measures_as_it_did(kind, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(FIXTURES / kind / "run", run)
     old = json.loads((run / "measure.json").read_text())
-    new = measure_run(run, device="cpu", record=False, data=FIXTURES / kind / "data")
+    new = measure_run(run, device="cpu", record=False, data=FIXTURES / kind / "data", context="none")
     assert new["bits"] == pytest.approx(old["bits"], rel=1e-9, abs=1e-6)
     for term, bits in old["bits_terms"].items():
         assert new["bits_terms"][term] == pytest.approx(bits, rel=1e-9, abs=1e-6), term

@@ -115,6 +115,7 @@ def measure(
     quantize: Annotated[Optional[str], typer.Option(help="Quantize the weights first: int8 or int4 (round to nearest, symmetric).")] = None,
     group_size: Annotated[Optional[int], typer.Option(help="With --quantize: one scale per G weights of a row (default: per output channel).")] = None,
     hf: Annotated[Optional[Path], typer.Option(help="Measure this local Hugging Face causal LM instead of a run (needs --data and the hf extra: transformers).")] = None,
+    context: Annotated[str, typer.Option(help="previous: each biography read after another one, as in training (recorded); none: alone (printed only, a diagnostic).")] = "previous",
 ) -> None:
     """Bits stored (SCIENCE.md §2), bits per parameter, and per-attribute loss and accuracy.
 
@@ -125,11 +126,11 @@ def measure(
     if hf is not None:
         if run is not None or data is None or quantize is not None:
             raise KcapError("--hf takes no RUN and no --quantize, and needs --data DIR")
-        r = measure_hf(hf, data, device=device)
+        r = measure_hf(hf, data, device=device, context=context)
     elif run is None:
         raise KcapError("give a RUN directory (or --hf PATH --data DIR)")
     else:
-        r = measure_run(run, device=device, data=data, quantize=quantize, group_size=group_size)
+        r = measure_run(run, device=device, data=data, quantize=quantize, group_size=group_size, context=context)
     if as_json:
         typer.echo(json.dumps(r, indent=2))
     else:

@@ -86,8 +86,20 @@ class DatasetKind:
         raise NotImplementedError
 
     # --- measurement ---
-    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int) -> dict:
-        """Bits stored by ``model`` (``kcap.measure.losses.summary`` fields plus the kind's own)."""
+    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int, context: str) -> dict:
+        """Bits stored by ``model`` (``kcap.measure.losses.summary`` fields plus the kind's own),
+        each document read after another one (``context="previous"``, as in training) or alone
+        (``"none"``): pass ``context`` to ``kcap.measure.losses.token_losses``."""
+        raise NotImplementedError
+
+    def documents(self, dataset: Any) -> Callable[[Any], Any]:
+        """What measurement reads: a function of document indices (an int array) that renders
+        them, one fixed rendering each, as a ``kcap.corpus.gather.Rendered`` (tests feed these to
+        a perfect memorizer, which must score exactly bits_max)."""
+        raise NotImplementedError
+
+    def example(self) -> dict:
+        """A small ``data`` mapping of this kind (people, seed, variant, its section) for tests."""
         raise NotImplementedError
 
     def table_rows(self, result: dict) -> list[tuple[str, str, str, str]]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from kcap.errors import KcapError
 from kcap.knowledge.pools import DAYS, MONTHS, YEARS, Pools, load_pools
+from kcap.knowledge.tokenizer import split_words
 
 _P = load_pools()
 NAME_SPACE = len(_P.first_names) * len(_P.middle_names) * len(_P.last_names)  # N0 = 1.6e8
@@ -51,6 +52,17 @@ def generate_people(people: int, seed: int, pools: Pools | None = None) -> np.nd
     for f in FIELDS[3:]:
         out[:, COL[f]] = rng.integers(0, sizes[f], size=people, dtype=np.uint16)
     return out
+
+
+def name_words(pools: Pools) -> set[str]:
+    """Every word of every first, middle and last name in the pools.
+
+    A name-based dataset's vocabulary holds them all, not only the names its people use: a model
+    restricted to the used names would predict a name better than uniform over the N0 possible
+    ones without knowing anything about the people, and the bound would count that as stored
+    knowledge (docs/datasets.md, "What a model that knows nothing scores")."""
+    return {w for pool in (pools.first_names, pools.middle_names, pools.last_names) for t in pool
+            for w in split_words(t)}
 
 
 def name_codes(people: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from safetensors.torch import load_model
 from kcap.device import resolve_device
 from kcap.errors import KcapError
 from kcap.kinds import get_kind, load_dataset, make_stream
-from kcap.measure.losses import default_batch
+from kcap.measure.losses import CONTEXTS, default_batch
 from kcap.measure.quantize import method_name, quantize_model
 from kcap.model.build import build_model, config_from_dict
 from kcap.model.params import param_breakdown
@@ -21,12 +21,18 @@ from kcap.store.db import RunStore
 
 
 def measure_model(model: torch.nn.Module, dataset, params: dict, device: torch.device | str = "cpu",
-                  batch: int | None = None) -> dict:
-    """Bits stored by ``model`` about a dataset of any kind, with the kind's own terms and accuracy."""
+                  batch: int | None = None, context: str = "previous") -> dict:
+    """Bits stored by ``model`` about a dataset of any kind, with the kind's own terms and accuracy.
+
+    ``context``: each document read after the previous one, as in training (the headline), or
+    ``"none"``, alone (see ``kcap.measure.losses.token_losses``)."""
+    if context not in CONTEXTS:
+        raise KcapError(f"--context must be one of {', '.join(CONTEXTS)}, got {context!r}")
     device = torch.device(device)
     batch = batch or default_batch(device)
     model = model.to(device).eval()
-    return {"kind": dataset.kind, **get_kind(dataset.kind).measure(model, dataset, params, device, batch)}
+    return {"kind": dataset.kind, "context": context,
+            **get_kind(dataset.kind).measure(model, dataset, params, device, batch, context)}
 
 
 def bits_probe(data: Path):
@@ -66,12 +72,14 @@ def run_dataset(run: Path, config: dict, data: Path | None = None):
 
 
 def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path | None = None,
-                quantize: str | None = None, group_size: int | None = None) -> dict:
+                quantize: str | None = None, group_size: int | None = None, context: str = "previous") -> dict:
     """Measure a finished run, write RUN/measure.json and record the results in the store.
 
     ``data`` points at the run's dataset if it has moved since training (checked by checksum).
     With ``quantize`` (int8, int4) the weights are quantized first (measure/quantize.py); the
-    result goes to RUN/measure-<method>.json and beside the full-precision one in the store."""
+    result goes to RUN/measure-<method>.json and beside the full-precision one in the store.
+    ``context="none"`` (documents alone, a diagnostic) is returned only, never recorded: the run
+    directory and the store hold the measurement in the training context."""
     config, model = load_run_model(run)
     dataset = run_dataset(run, config, data)
     method = None
@@ -80,7 +88,10 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
         method = method_name(quantize, group_size)
     elif group_size is not None:
         raise KcapError("--group-size applies to --quantize only")
-    results = {"id": config["id"], **measure_model(model, dataset, config["params"], resolve_device(device))}
+    results = {"id": config["id"], **measure_model(model, dataset, config["params"], resolve_device(device),
+                                                   context=context)}
+    if context != "previous":
+        return results
     if method is None:
         rundir.write_json(Path(run) / rundir.MEASURE, results)
     else:
@@ -95,7 +106,7 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
     return results
 
 
-def measure_hf(path: Path, data: Path, device: str = "auto") -> dict:
+def measure_hf(path: Path, data: Path, device: str = "auto", context: str = "previous") -> dict:
     """Measure a local Hugging Face causal LM on a dataset, by the same code as our runs.
 
     The model's tokenizer must give the dataset's token ids (as a ``kcap export`` does)."""
@@ -104,7 +115,7 @@ def measure_hf(path: Path, data: Path, device: str = "auto") -> dict:
     dataset = load_dataset(Path(data))
     model = load_hf(path, dataset.vocab())
     params = param_breakdown(model, used_tokens=make_stream(dataset, 1).used_tokens())
-    return {"hf": str(path), **measure_model(model, dataset, params, resolve_device(device))}
+    return {"hf": str(path), **measure_model(model, dataset, params, resolve_device(device), context=context)}
 
 
 def export_run(run: Path, out: Path, data: Path | None = None) -> dict:

@@ -15,40 +15,70 @@ import torch
 import torch.nn.functional as F
 
 
+CONTEXTS = ("previous", "none")
+
+
+def context_limit(model: torch.nn.Module) -> int | None:
+    """The longest sequence the model takes (kcap's GPT: max_seq; HF: max_position_embeddings)."""
+    cfg = getattr(model, "cfg", None) or getattr(model, "config", None)
+    return getattr(cfg, "max_seq", None) or getattr(cfg, "max_position_embeddings", None)
+
+
 @torch.no_grad()
 def token_losses(model: torch.nn.Module, tokens: np.ndarray, offsets: np.ndarray, device: torch.device,
-                 batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Per-biography (loss, wrong) arrays of shape (B, Lmax): position j holds the loss of token j
-    given tokens < j (0 at j = 0), and whether the argmax prediction of token j is wrong.
+                 batch: int = 128, context: str = "previous") -> tuple[np.ndarray, np.ndarray]:
+    """Per-document (loss, wrong) arrays of shape (B, Lmax): position j holds the loss of token j
+    of document b given what precedes it (0 at j = 0, the separator), and whether the argmax
+    prediction of token j is wrong.
 
-    ``batch`` biographies go through the model in one forward, right-padded to the longest of
-    them; the padding is gathered with one numpy index and masked out, with no per-token Python.
-    Results do not depend on ``batch`` (up to float reassociation in the matmuls)."""
-    lens = np.diff(offsets)
+    ``context="previous"`` reads each document as training does, after another one: document b
+    follows document b-1 (the first follows the last), the context cut from the left so that both
+    fit the model's context; ``"none"``: each document alone, its separator at
+    position 0. ``batch`` documents go through the model in one forward, right-padded to the
+    longest row; gathers are numpy and torch indexing, with no per-token Python. Results do not
+    depend on ``batch`` (up to float reassociation in the matmuls)."""
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    lens = np.diff(offsets).astype(np.int64)
     B, L = len(lens), int(lens.max())
+    ctx = np.zeros(B, np.int64)
+    if context == "previous" and B > 1:  # a lone document has no other one to follow
+        limit = context_limit(model) or 1 << 62
+        ctx = np.maximum(np.minimum(np.roll(lens, 1), limit - lens), 0)
+    ctx_start = np.roll(offsets[1:], 1) - ctx  # the tail of the previous document
     loss = np.zeros((B, L), np.float32)
     wrong = np.zeros((B, L), np.int32)
-    pad_cols = np.arange(L)
     for lo in range(0, B, batch):
-        hi = min(lo + batch, B)
-        n_tok = lens[lo:hi]
-        width = int(n_tok.max())
-        # right-pad with token 0: causal attention never lets padding influence real positions
-        idx = offsets[lo:hi, None] + pad_cols[None, :width]
-        mask = pad_cols[None, :width] < n_tok[:, None]
-        x_np = np.where(mask, tokens[np.minimum(idx, len(tokens) - 1)], 0).astype(np.int64)
-        x = torch.from_numpy(x_np).to(device, non_blocking=True)
-        # fp32 on every device: bits are a sum of tiny per-token losses, which bf16 would round
-        logits = model(x[:, :-1])
-        target = x[:, 1:]
-        # fused log-softmax + gather: no (rows, T, V) log-probability tensor next to the logits
-        flat = logits.float().reshape(-1, logits.size(-1))
-        nll = F.cross_entropy(flat, target.reshape(-1), reduction="none").view(target.shape)
-        miss = logits.argmax(-1) != target
-        m = torch.from_numpy(mask[:, 1:]).to(device)
-        loss[lo:hi, 1:width] = (nll * m).cpu().numpy()
-        wrong[lo:hi, 1:width] = (miss & m).cpu().numpy()
+        sl = slice(lo, min(lo + batch, B))
+        rows = _rows(tokens, offsets[:-1][sl], lens[sl], ctx_start[sl], ctx[sl])
+        nll, miss = _row_losses(model, torch.from_numpy(rows).to(device, non_blocking=True))
+        # the loss of token j of the document sits at row position ctx + j - 1 of the targets
+        n = int(lens[sl].max())
+        at = torch.from_numpy(np.minimum(ctx[sl, None] + np.arange(n - 1)[None, :], nll.shape[1] - 1)).to(device)
+        ok = torch.from_numpy(np.arange(1, n)[None, :] < lens[sl, None]).to(device)
+        loss[sl, 1:n] = (nll.gather(1, at) * ok).cpu().numpy()
+        wrong[sl, 1:n] = (miss.gather(1, at) & ok).cpu().numpy()
     return loss, wrong
+
+
+def _rows(tokens: np.ndarray, start: np.ndarray, lens: np.ndarray, ctx_start: np.ndarray,
+          ctx: np.ndarray) -> np.ndarray:
+    """(rows, width) int64 inputs: each row the context slice then its document, right-padded
+    with token 0 (causal attention never lets padding influence real positions)."""
+    total = ctx + lens
+    j = np.arange(int(total.max()))[None, :]
+    src = np.where(j < ctx[:, None], ctx_start[:, None] + j, start[:, None] + j - ctx[:, None])
+    return np.where(j < total[:, None], tokens[np.clip(src, 0, len(tokens) - 1)], 0).astype(np.int64)
+
+
+def _row_losses(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position loss of each next token, and whether the argmax missed it."""
+    # fp32 on every device: bits are a sum of tiny per-token losses, which bf16 would round
+    logits = model(x[:, :-1])
+    target = x[:, 1:]
+    # fused log-softmax + gather: no (rows, T, V) log-probability tensor next to the logits
+    nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target.reshape(-1), reduction="none")
+    return nll.view(target.shape), logits.argmax(-1) != target
 
 
 def default_batch(device: torch.device) -> int:

@@ -43,10 +43,19 @@ class BioD(DatasetKind):
 
         return BioDStream(dataset, exposures, seed)
 
-    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int) -> dict:
+    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int, context: str) -> dict:
         from kcap.kinds.biod.measure import measure_biod
 
-        return measure_biod(model, dataset, params, device, batch)
+        return measure_biod(model, dataset, params, device, batch, context=context)
+
+    def documents(self, dataset: Any):
+        from kcap.kinds.biod.measure import measured_documents
+
+        return measured_documents(dataset)
+
+    def example(self) -> dict:
+        return {"people": 24, "seed": 1, "variant": "multi",
+                "biod": {"attributes": 2, "chunks": 2, "diversity": 6, "chunk_len": 2, "alphabet": 5}}
 
     def table_rows(self, r: dict) -> list[tuple[str, str, str, str]]:
         t = r["bits_terms"]

@@ -32,9 +32,9 @@ from kcap.knowledge.datasets import (
     load_array,
     save_array,
 )
-from kcap.knowledge.people import NAME_SPACE, generate_people
+from kcap.knowledge.people import NAME_SPACE, generate_people, name_words
 from kcap.knowledge.pools import load_pools
-from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer, split_words
+from kcap.knowledge.tokenizer import SEPARATOR, build_tokenizer, load_tokenizer, split_words
 from kcap.options import option
 
 MAX_ALPHABET = 1 << 16
@@ -79,9 +79,11 @@ class BioDSpec:
             raise KcapError(f"--people x --attributes x --chunks = {self.people * self.attributes * self.chunks} value "
                             f"chunks is more than kcap holds ({MAX_VALUES})")
 
-    def bits_max(self) -> dict[str, float]:
+    def bits_max(self, observed: int | None = None) -> dict[str, float]:
+        """bits_max, its diversity term over the ``observed`` (attribute, string) pairs that start
+        a value (default: all K·D, the paper's formula)."""
         return biod_bits_max(self.people, self.attributes, self.chunks, self.diversity, self.chunk_len,
-                             self.alphabet)
+                             self.alphabet, observed)
 
 
 def _distinct_strings(rng: np.random.Generator, d: int, t: int, length: int) -> np.ndarray:
@@ -96,6 +98,17 @@ def _distinct_strings(rng: np.random.Generator, d: int, t: int, length: int) -> 
         cand = rng.integers(0, t, size=(d - len(out), length), dtype=np.int32)
         out = np.unique(np.concatenate([out, cand]), axis=0)
     return rng.permutation(out[:d]) if len(out) > d else rng.permutation(out)
+
+
+def first_chunk_keys(values: np.ndarray, diversity: int) -> np.ndarray:
+    """(N, K) index of the (attribute, diversity string) pair that starts each value: k·D + string."""
+    return np.arange(values.shape[1])[None, :] * diversity + values[:, :, 0].astype(np.int64)
+
+
+def observed_first_chunks(values: np.ndarray, diversity: int) -> int:
+    """How many (attribute, diversity string) pairs start at least one value: the strings of the
+    diversity sets that the data shows as first chunks (the others are not in the data)."""
+    return len(np.unique(first_chunk_keys(values, diversity)))
 
 
 def generate_biod(spec: BioDSpec, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,21 +161,28 @@ def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> 
     names, values, diversity = generate_biod(spec, seed)
     make_dir(out)
     pools = load_pools()
-    words = {":", ".", *(attribute_word(k) for k in range(spec.attributes))}
-    words |= {symbol(t) for t in np.unique(diversity).tolist()}
+    words = {SEPARATOR, ":", ".", *(attribute_word(k) for k in range(spec.attributes))}
+    used = diversity[np.arange(spec.attributes)[:, None, None], values.transpose(1, 0, 2)]  # (K, N, C, L)
+    words |= {symbol(t) for t in np.unique(used).tolist()}
     for col, pool in enumerate((pools.first_names, pools.middle_names, pools.last_names)):
         for i in np.unique(names[:, col]).tolist():
             words.update(split_words(pool[i]))
+    used_tokens = len(words)  # what the stream emits: the embedding rows that count as parameters
+    # The vocabulary holds the whole alphabet and every pool name, used or not: a model restricted
+    # to the symbols and names that occur would beat log2 T and log2 N0 knowing nothing (the bound
+    # would count the vocabulary as stored knowledge; docs/datasets.md).
+    words |= {symbol(t) for t in range(spec.alphabet)} | name_words(pools)
     files = ("people.npy", "values.npy", "diversity.npy", "tokenizer.json")
     save_array(out / "people.npy", names)
     save_array(out / "values.npy", values)
     save_array(out / "diversity.npy", diversity)
     tok = build_tokenizer(words)
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
-    bits = spec.bits_max()
+    bits = spec.bits_max(observed_first_chunks(values, spec.diversity))
     meta = {
         "format": DATASET_FORMAT, "kind": "bioD", "variant": variant, "people": spec.people, "seed": seed,
         "pool_version": pools.version, "spec": asdict(spec), "vocab_size": tok.get_vocab_size(),
+        "used_tokens": used_tokens,
         "name_space": NAME_SPACE, "bits_max": bits["total"],
         "bits_max_terms": {k: v for k, v in bits.items() if k != "total"},
         "files": {name: file_sha256(out / name) for name in files},

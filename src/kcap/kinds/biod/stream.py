@@ -138,4 +138,6 @@ class BioDStream(WindowedStream):
         return int(self.doc_lengths().max())
 
     def used_tokens(self) -> int:
-        return len(self.dataset.vocab()) - 1  # every entry but <unk> is emitted
+        # counted in dataset.json (the vocabulary holds the whole alphabet and every pool name); a
+        # dataset from before that count emits every entry but <unk>
+        return self.dataset.meta.get("used_tokens", len(self.dataset.vocab()) - 1)

@@ -47,10 +47,18 @@ class BioS(DatasetKind):
             return JunkStream(stream, seed)
         return stream
 
-    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int) -> dict:
+    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int, context: str) -> dict:
         from kcap.kinds.bios.measure import measure_bios
 
-        return measure_bios(model, dataset, params, device, batch)
+        return measure_bios(model, dataset, params, device, batch, context=context)
+
+    def documents(self, dataset: Any):
+        from kcap.kinds.bios.measure import measured_documents
+
+        return measured_documents(dataset)
+
+    def example(self) -> dict:
+        return {"people": 24, "seed": 1, "variant": "multi"}
 
     def table_rows(self, r: dict) -> list[tuple[str, str, str, str]]:
         rows = [("name (p1)", f"{r['name_loss']:.3f}", "", f"{r['bits_terms']['name']:.0f}")]

@@ -24,7 +24,7 @@ from kcap.knowledge.datasets import (
     load_array,
     save_array,
 )
-from kcap.knowledge.people import COL, FIELDS, NAME_SPACE, generate_people, name_codes
+from kcap.knowledge.people import COL, FIELDS, NAME_SPACE, generate_people, name_codes, name_words
 from kcap.knowledge.pools import DAYS, MONTHS, PRONOUNS, SENTENCE_ATTRIBUTES, YEARS, Pools, load_pools
 from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR, build_tokenizer, load_tokenizer, split_words
 
@@ -142,7 +142,9 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
         save_array(out / "junk.npy", junk)
         files.append("junk.npy")
         words |= used_words(junk, pools)
-    tok = build_tokenizer(words, extra_specials=(DOMAIN,) if domain_token else ())
+    # the embedding rows that count as parameters: what the stream can emit (and the domain token)
+    used_tokens = len(words) + int(domain_token)
+    tok = build_tokenizer(words | name_words(pools), extra_specials=(DOMAIN,) if domain_token else ())
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
     bits_max = bios_bits_max(people)
     meta = {
@@ -154,6 +156,7 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
         "pool_version": pools.version,
         "fields": list(FIELDS),
         "vocab_size": tok.get_vocab_size(),
+        "used_tokens": used_tokens,
         "name_space": NAME_SPACE,
         "attributes": {a: {"choices": c, "bits": b} for (a, c), b in
                        zip(BIOS_ATTRIBUTE_CHOICES.items(), attribute_bits().values())},

@@ -7,9 +7,12 @@ bioS simple), fed as ``[separator] biography`` exactly as in the training stream
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
+from kcap.corpus.gather import Rendered
 from kcap.kinds.bios.bits import BIOS_ATTRIBUTE_CHOICES, bios_bits, bios_bits_max
 from kcap.kinds.bios.data import BioSDataset
 from kcap.kinds.bios.render import A, render
@@ -19,22 +22,29 @@ from kcap.measure.losses import default_batch, span_sums, summary, token_losses
 VALUE_ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer")  # + gender
 
 
+def measured_documents(dataset: BioSDataset) -> Callable[[np.ndarray], Rendered]:
+    """The one fixed rendering per person that measurement reads (bioS simple: its training
+    rendering), with spans, as a function of people indices."""
+    stream = BioStream(dataset, exposures=1)
+    templates, order = fixed_choices(dataset, stream.atlas)
+    return lambda idx: render(stream.atlas, dataset.people[idx], templates[idx], order[idx], spans=True)
+
+
 def measure_bios(model: torch.nn.Module, dataset: BioSDataset, params: dict, device: torch.device | str = "cpu",
-                  batch: int | None = None, chunk: int = 8192) -> dict:
+                  batch: int | None = None, chunk: int = 8192, context: str = "previous") -> dict:
     """Bits stored by ``model`` about ``dataset``, with losses and accuracy per attribute."""
     device = torch.device(device)
     batch = batch or default_batch(device)
     model = model.to(device).eval()
-    stream = BioStream(dataset, exposures=1)
-    templates, order = fixed_choices(dataset, stream.atlas)
+    documents = measured_documents(dataset)
     n = dataset.n_people
     name_loss = np.zeros(n)
     attr_loss = {a: np.zeros(n) for a in BIOS_ATTRIBUTE_CHOICES}
     attr_ok = {a: np.zeros(n, bool) for a in BIOS_ATTRIBUTE_CHOICES}
     for lo in range(0, n, chunk):
         sl = slice(lo, min(lo + chunk, n))
-        r = render(stream.atlas, dataset.people[sl], templates[sl], order[sl], spans=True)
-        loss, wrong = token_losses(model, r.tokens, r.offsets, device, batch)
+        r = documents(np.arange(sl.start, sl.stop))
+        loss, wrong = token_losses(model, r.tokens, r.offsets, device, batch, context)
         loss = loss.astype(np.float64)
         name_loss[sl] = span_sums(loss, r.name_span[:, 0], r.name_span[:, 1])
         for a in VALUE_ATTRIBUTES:

@@ -99,12 +99,13 @@ class BioStream(WindowedStream):
     def used_tokens(self) -> int:
         """Vocabulary entries the stream can contain: the embedding rows that count as parameters.
 
-        A dataset's vocabulary holds only tokens its biographies can emit, plus <unk>, which never
-        appears; bioS simple emits only the words of its fixed renderings, counted exactly.
-        """
+        dataset.json counts them (the vocabulary also holds every name of the pools, which the
+        stream never emits, and <unk>); a dataset from before that count holds only what its
+        biographies can emit, plus <unk>. bioS simple emits only the words of its fixed
+        renderings, counted exactly."""
         vocab = self.dataset.vocab()
-        if self._fixed is None or self.dataset.junk:  # junk may emit any vocabulary entry
-            return len(vocab) - 1
+        if self._fixed is None or self.dataset.junk:  # junk may emit any entry junk people use
+            return self.dataset.meta.get("used_tokens", len(vocab) - 1)
         seen = np.zeros(len(vocab), bool)
         for chunk in self._round(0):
             seen[np.unique(chunk)] = True

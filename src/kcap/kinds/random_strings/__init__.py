@@ -45,10 +45,18 @@ class RandomStrings(DatasetKind):
 
         return RandomStream(dataset, exposures, seed)
 
-    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int) -> dict:
+    def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int, context: str) -> dict:
         from kcap.kinds.random_strings.measure import measure_random
 
-        return measure_random(model, dataset, params, device, batch)
+        return measure_random(model, dataset, params, device, batch, context=context)
+
+    def documents(self, dataset: Any):
+        from kcap.kinds.random_strings.measure import measured_documents
+
+        return measured_documents(dataset)
+
+    def example(self) -> dict:
+        return {"people": 24, "seed": 1, "variant": "plain", "random": {"length": 8, "alphabet": 6}}
 
     def table_rows(self, r: dict) -> list[tuple[str, str, str, str]]:
         return [("symbols (loss per sequence)", f"{r['value_loss']:.3f}", f"{r['symbol_accuracy']:.1%}",

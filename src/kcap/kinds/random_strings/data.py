@@ -78,12 +78,15 @@ def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: in
     seqs = rng.integers(0, alphabet, size=(sequences, length)).astype(dtype)
     make_dir(out)
     save_array(out / "sequences.npy", seqs)
-    tok = build_tokenizer(symbol(v) for v in np.unique(seqs).tolist())
+    # The vocabulary holds the whole alphabet, used or not: a model restricted to the symbols that
+    # occur would beat log2 V knowing nothing, and the bound would count that as stored knowledge.
+    tok = build_tokenizer(symbol(v) for v in range(alphabet))
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
     bits = random_bits_max(sequences, length, alphabet)
     meta = {"format": DATASET_FORMAT, "kind": "random", "variant": "plain", "sequences": sequences,
             "people": sequences, "length": length, "alphabet": alphabet, "seed": seed,
-            "vocab_size": tok.get_vocab_size(), "bits_max": bits["total"],
+            "vocab_size": tok.get_vocab_size(), "used_tokens": len(np.unique(seqs)) + 1,  # + the separator
+            "bits_max": bits["total"],
             "bits_max_terms": {"values": bits["values"]},
             "files": {n: file_sha256(out / n) for n in ("sequences.npy", "tokenizer.json")}}
     write_json(out / "dataset.json", meta)

@@ -5,9 +5,12 @@ symbol's loss is summed (the separator is context, not a target)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
+from kcap.corpus.gather import Rendered
 from kcap.kinds.random_strings.bits import random_bits
 from kcap.kinds.random_strings.data import RandomDataset
 from kcap.kinds.random_strings.stream import render_sequences, symbol_tokens
@@ -15,15 +18,20 @@ from kcap.knowledge.tokenizer import SEPARATOR
 from kcap.measure.losses import summary, token_losses
 
 
+def measured_documents(dataset: RandomDataset) -> Callable[[np.ndarray], Rendered]:
+    """Sequences ``[separator] s_1 .. s_S``, as in the training stream, as a function of indices."""
+    sym, sep, width = symbol_tokens(dataset), dataset.vocab()[SEPARATOR], dataset.meta["length"] + 1
+    return lambda idx: Rendered(render_sequences(dataset, sym, sep, idx).ravel(), np.arange(len(idx) + 1) * width)
+
+
 def measure_random(model: torch.nn.Module, dataset: RandomDataset, params: dict, device: torch.device,
-                   batch: int = 128, chunk: int = 8192) -> dict:
+                   batch: int = 128, chunk: int = 8192, context: str = "previous") -> dict:
     n, S, V = dataset.n_people, dataset.meta["length"], dataset.meta["alphabet"]
-    sym, sep = symbol_tokens(dataset), dataset.vocab()[SEPARATOR]
+    documents = measured_documents(dataset)
     total, right = 0.0, 0
     for lo in range(0, n, chunk):
-        rows = render_sequences(dataset, sym, sep, np.arange(lo, min(lo + chunk, n)))
-        offsets = np.arange(len(rows) + 1) * (S + 1)
-        loss, wrong = token_losses(model, rows.ravel(), offsets, device, batch)
+        r = documents(np.arange(lo, min(lo + chunk, n)))
+        loss, wrong = token_losses(model, r.tokens, r.offsets, device, batch, context)
         total += float(loss[:, 1:].astype(np.float64).sum())
         right += int((wrong[:, 1:] == 0).sum())
     bits = random_bits(n, S, V, total)

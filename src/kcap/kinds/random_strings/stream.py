@@ -56,4 +56,6 @@ class RandomStream(WindowedStream):
         return self.dataset.meta["length"] + 1
 
     def used_tokens(self) -> int:
-        return len(self.dataset.vocab()) - 1
+        """Symbols that occur and the separator (counted in dataset.json; a dataset from before
+        that count holds only those, plus <unk>)."""
+        return self.dataset.meta.get("used_tokens", len(self.dataset.vocab()) - 1)
