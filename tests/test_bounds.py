@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kcap.kinds import KINDS, get_kind, load_dataset
-from kcap.kinds.biod.data import BioDSpec, write_biod
+from kcap.kinds.biod.data import BioDParams, write_biod
 from kcap.kinds.bios.data import write_bios
 from kcap.kinds.random_strings.data import write_random
 from kcap.measure.evaluate import measure_model
@@ -84,7 +84,7 @@ def test_biod_knowing_nothing_on_a_grid(tmp_path_factory, n, k, c, l, t, d_share
     strings start no value (N·C much below D)."""
     d = max(1, min(int(d_share * t ** l), 4096))
     out = tmp_path_factory.mktemp("d")
-    write_biod(out, BioDSpec(n, k, c, d, l, t), 0)
+    write_biod(out, BioDParams(n, k, c, d, l, t), 0)
     ds = load_dataset(out)
     _terms_at_most_zero(measure_model(Uniform(len(ds.vocab())), ds, PARAMS))
 
@@ -100,7 +100,7 @@ def test_bios_knowing_nothing_at_tiny_populations(tmp_path, people):
 
 def test_unobserved_diversity_strings_are_neither_in_bits_max_nor_charged(tmp_path):
     """N·C far below D: most strings start no value; the diversity term covers the ones that do."""
-    write_biod(tmp_path / "d", BioDSpec(20, 4, 1, 1000, 2, 32), 0)
+    write_biod(tmp_path / "d", BioDParams(20, 4, 1, 1000, 2, 32), 0)
     ds = load_dataset(tmp_path / "d")
     observed = len({(a, int(v)) for a in range(4) for v in ds.values[:, a, 0]})
     assert observed <= 80 < 4 * 1000

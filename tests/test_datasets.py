@@ -20,7 +20,7 @@ from kcap.corpus.stats import dataset_stats
 from kcap.errors import KcapError
 from kcap.kinds import load_dataset, make_stream
 from kcap.kinds.biod.bits import biod_bits_max
-from kcap.kinds.biod.data import BioDSpec, load_biod, write_biod
+from kcap.kinds.biod.data import BioDParams, load_biod, write_biod
 from kcap.kinds.bios.bits import bios_bits_max
 from kcap.kinds.bios.data import load_bios, write_bios
 from kcap.kinds.bios.junk import PROVENANCE_BIT, JunkStream
@@ -53,7 +53,7 @@ def test_biod_bits_max_by_hand():
     assert b["total"] == pytest.approx(b["name"] + b["values"] + b["diversity"])
     b = biod_bits_max(1, 1, 3, 4, 2, 4)  # values 3*2 bits; diversity 4*(2*2 - 2) = 8 bits
     assert (b["values"], b["diversity"]) == (pytest.approx(6.0), pytest.approx(8.0))
-    assert BioDSpec(1, 1, 3, 4, 2, 4).bits_max() == b
+    assert BioDParams(1, 1, 3, 4, 2, 4).bits_max() == b
 
 
 def test_random_and_junk_bits_max_by_hand(tmp_path):
@@ -67,7 +67,7 @@ def test_random_and_junk_bits_max_by_hand(tmp_path):
 # ---------------------------------------------------------------- measurement on constructed models
 
 def test_biod_terms_of_a_uniform_model(tmp_path):
-    spec = BioDSpec(30, 2, 2, 5, 2, 7)
+    spec = BioDParams(30, 2, 2, 5, 2, 7)
     ds = load_biod(write_biod(tmp_path / "d", spec, 1) and tmp_path / "d")
     V = len(ds.vocab())
     r = measure_model(Uniform(V), ds, PARAMS)
@@ -84,7 +84,7 @@ def test_biod_terms_of_a_uniform_model(tmp_path):
 
 
 def test_biod_memorizer_stores_bits_max_in_every_term(tmp_path):
-    ds = load_biod(write_biod(tmp_path / "d", BioDSpec(40, 2, 2, 6, 2, 5), 2) and tmp_path / "d")
+    ds = load_biod(write_biod(tmp_path / "d", BioDParams(40, 2, 2, 6, 2, 5), 2) and tmp_path / "d")
     r = measure_model(Memorizer(len(ds.vocab()), measured_docs(ds)), ds, PARAMS)
     assert r["name_loss"] == pytest.approx(math.log(40), rel=1e-5)  # p1 = ln N: which of N people
     assert r["value_loss"] == pytest.approx(0, abs=1e-4) and r["first_chunk_loss"] == pytest.approx(0, abs=1e-4)
@@ -183,12 +183,12 @@ def _same_files(a, b):
 
 def test_every_kind_same_arguments_same_bytes(tmp_path):
     for tag in ("a", "b"):
-        write_biod(tmp_path / f"d{tag}", BioDSpec(50, 3, 2, 7, 3, 5), 9)
+        write_biod(tmp_path / f"d{tag}", BioDParams(50, 3, 2, 7, 3, 5), 9)
         write_random(tmp_path / f"r{tag}", 20, 10, 7, 9)
         write_bios(tmp_path / f"j{tag}", 30, 9, junk_fraction=0.75, junk_people=20, domain_token=True)
     for k in "drj":
         assert _same_files(tmp_path / f"{k}a", tmp_path / f"{k}b")
-    write_biod(tmp_path / "dc", BioDSpec(50, 3, 2, 7, 3, 5), 10)
+    write_biod(tmp_path / "dc", BioDParams(50, 3, 2, 7, 3, 5), 10)
     assert not _same_files(tmp_path / "da", tmp_path / "dc")
     for k in "dr":
         ds = load_dataset(tmp_path / f"{k}a")
@@ -198,7 +198,7 @@ def test_every_kind_same_arguments_same_bytes(tmp_path):
 
 
 def test_biod_stream_has_exact_exposures_and_length(tmp_path):
-    ds = load_biod(write_biod(tmp_path / "d", BioDSpec(30, 2, 1, 4, 2, 3), 0, "simple") and tmp_path / "d")
+    ds = load_biod(write_biod(tmp_path / "d", BioDParams(30, 2, 1, 4, 2, 3), 0, "simple") and tmp_path / "d")
     s = make_stream(ds, 5)
     tokens = np.concatenate(list(s.chunks()))
     assert len(tokens) == s.total_tokens()
@@ -215,11 +215,11 @@ def test_biod_stream_has_exact_exposures_and_length(tmp_path):
 def test_any_valid_biod_generates_and_invalid_fails_in_one_line(tmp_path_factory, n, k, c, t, length, d, seed):
     if d > t ** length:
         with pytest.raises(KcapError) as e:
-            BioDSpec(n, k, c, d, length, t)
+            BioDParams(n, k, c, d, length, t)
         assert "\n" not in str(e.value) and "--diversity" in str(e.value)
         return
     out = tmp_path_factory.mktemp("biod")
-    meta = write_biod(out, BioDSpec(n, k, c, d, length, t), seed)
+    meta = write_biod(out, BioDParams(n, k, c, d, length, t), seed)
     ds = load_biod(out)
     assert ds.values.max() < d and ds.diversity.max() < t
     for a in range(k):  # each diversity set holds D distinct strings
@@ -240,7 +240,7 @@ def test_invalid_biod_arguments_fail_in_one_line(field, bad):
         bad = NAME_SPACE + 1
         args[field] = bad
     try:
-        BioDSpec(**args)
+        BioDParams(**args)
     except KcapError as e:
         assert "\n" not in str(e) and str(e).startswith("--")
     else:
@@ -270,7 +270,7 @@ def test_tiny_biod_memorized_to_90_percent(tmp_path):
     from kcap.train.config import TrainConfig
     from kcap.train.loop import train
 
-    write_biod(tmp_path / "d", BioDSpec(200, 2, 1, 10, 1, 20), 0)
+    write_biod(tmp_path / "d", BioDParams(200, 2, 1, 10, 1, 20), 0)
     cfg = TrainConfig(exposures=200, lr=1e-2, wd=0.01, batch=16, seq=64, device="cpu", eval_every=0)
     train(tmp_path / "d", ModelSpec(layers=2, heads=2, d_model=64), cfg, tmp_path / "run", progress=False)
     r = measure_run(tmp_path / "run")

@@ -45,13 +45,13 @@ def test_stream_fast_forward_matches_rendering_everything(small_bios, monkeypatc
 def test_batches_resume_at_any_step_for_every_dataset_kind(tmp_path):
     """stream.batches(start=k) is the uninterrupted stream's batches from k on, for every kind."""
     from kcap.kinds import load_dataset, make_stream
-    from kcap.kinds.biod.data import BioDSpec, write_biod
+    from kcap.kinds.biod.data import BioDParams, write_biod
     from kcap.kinds.bios.data import write_bios
     from kcap.kinds.random_strings.data import write_random
 
     write_bios(tmp_path / "junk", 30, seed=1, junk_fraction=0.6, junk_people=20)
     write_bios(tmp_path / "fresh", 30, seed=1, junk_fraction=0.5, domain_token=True)
-    write_biod(tmp_path / "biod", BioDSpec(people=20, attributes=2, chunks=2, diversity=5, chunk_len=2,
+    write_biod(tmp_path / "biod", BioDParams(people=20, attributes=2, chunks=2, diversity=5, chunk_len=2,
                                            alphabet=7), seed=1)
     write_random(tmp_path / "rand", 40, 10, 5, seed=1)
     for name in ("junk", "fresh", "biod", "rand"):

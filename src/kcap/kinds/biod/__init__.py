@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kcap.kinds.base import DatasetKind, Estimate
-from kcap.kinds.biod.data import BioDSpec
+from kcap.kinds.biod.data import BioDParams
 
 
 class BioD(DatasetKind):
@@ -15,15 +15,15 @@ class BioD(DatasetKind):
     command = "biod"
     summary = "bioD"
     spec_section = "biod"
-    spec_params = BioDSpec  # its option() fields; people is a top-level data key
+    spec_params = BioDParams  # its option() fields; people is a top-level data key
 
     def cli(self):
         from kcap.kinds.biod.cli import data_biod
 
         return data_biod
 
-    def _spec(self, data: dict) -> BioDSpec:
-        return BioDSpec(people=data["people"], **data["biod"])
+    def _spec(self, data: dict) -> BioDParams:
+        return BioDParams(people=data["people"], **data["biod"])
 
     def check(self, data: dict) -> None:
         self._spec(data)

@@ -20,9 +20,9 @@ def data_biod(
     simple: Annotated[bool, typer.Option("--simple", help="One fixed sentence order per person instead of a fresh one per exposure.")] = False,
 ) -> None:
     """Generate a bioD(N, K, C, D, L, T) population (SCIENCE.md §1)."""
-    from kcap.kinds.biod.data import BioDSpec, write_biod
+    from kcap.kinds.biod.data import BioDParams, write_biod
 
-    spec = BioDSpec(people, attributes, chunks, diversity, chunk_len, alphabet)
+    spec = BioDParams(people, attributes, chunks, diversity, chunk_len, alphabet)
     meta = write_biod(out, spec, seed, "simple" if simple else "multi")
     terms = ", ".join(f"{k} {v:.0f}" for k, v in meta["bits_max_terms"].items())
     typer.echo(f"wrote bioD-{meta['variant']} with {people} people to {out}: vocab {meta['vocab_size']}, "

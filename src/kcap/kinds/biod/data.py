@@ -51,7 +51,7 @@ def attribute_word(k: int) -> str:
 
 
 @dataclass(frozen=True)
-class BioDSpec:
+class BioDParams:
     people: int
     """N: people, with distinct full names (at most N0 = 1.6e8)."""
     attributes: int = option(MISSING, "K: attributes per person.", lo=1)
@@ -111,7 +111,7 @@ def observed_first_chunks(values: np.ndarray, diversity: int) -> int:
     return len(np.unique(first_chunk_keys(values, diversity)))
 
 
-def generate_biod(spec: BioDSpec, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def generate_biod(spec: BioDParams, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(people names, values, diversity sets) of a bioD population; same spec and seed, same arrays."""
     names = generate_people(spec.people, seed)[:, :3].copy()  # the bioS name draw, unchanged
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x62696F44]))  # 'bioD'
@@ -135,8 +135,8 @@ class BioDDataset:
     domain_token = False
 
     @property
-    def spec(self) -> BioDSpec:
-        return BioDSpec(**self.meta["spec"])
+    def spec(self) -> BioDParams:
+        return BioDParams(**self.meta["spec"])
 
     @property
     def variant(self) -> str:
@@ -154,7 +154,7 @@ class BioDDataset:
         return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
-def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> dict:
+def write_biod(out: Path, spec: BioDParams, seed: int, variant: str = "multi") -> dict:
     """Generate a bioD population and write its dataset directory; returns dataset.json's content."""
     check_variant(variant)
     out = check_out_dir(out)
@@ -194,7 +194,7 @@ def write_biod(out: Path, spec: BioDSpec, seed: int, variant: str = "multi") -> 
 def load_biod(path: Path, verify: bool = True) -> BioDDataset:
     path, meta = check_dataset_dir(path, ("bioD",), verify)
     try:
-        spec = BioDSpec(**meta["spec"])
+        spec = BioDParams(**meta["spec"])
     except (KeyError, TypeError) as e:
         raise KcapError(f"{path / 'dataset.json'}: bad bioD spec ({e})") from None
     n, k, c = spec.people, spec.attributes, spec.chunks
