@@ -13,9 +13,11 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kcap.errors import KcapError
 from kcap.kinds.bios.data import write_bios
 from kcap.measure.evaluate import measure_run
 from kcap.model.spec import ModelSpec
+from kcap.outdir import holding
 from kcap.report.capacity import capacity_plot
 from kcap.report.tables import capacity_table, console
 from kcap.store import rundir
@@ -39,20 +41,27 @@ class DemoConfig:
         exposures=100, lr=1e-2, wd=0.01, batch=8, seq=256, device="cpu"))
 
 
-def run_demo(cfg: DemoConfig, out: Path) -> list[dict]:
+def run_demo(cfg: DemoConfig, out: Path, overwrite: bool = False) -> list[dict]:
+    """Run the demo into ``out``, which must be new or empty; ``overwrite``: run it again there,
+    replacing an earlier demo's dataset and runs (and their store rows)."""
     t0 = time.perf_counter()
     out = Path(out)
+    h = holding(out)
+    if h.kind == "file":
+        raise KcapError(f"--out {out} exists and is not a directory")
+    if h.kind != "absent" and h.kind != "empty" and not overwrite:
+        raise KcapError(f"--out {out} holds {h.what}; pass --overwrite to run the demo again there")
+    tcfg = replace(cfg.train, exposures=cfg.exposures)  # a bad value is refused before anything is written
     data = out / "data"
-    meta = write_bios(data, cfg.people, cfg.seed)
+    meta = write_bios(data, cfg.people, cfg.seed, overwrite=overwrite)
     console.print(f"[bold]kcap demo[/bold]: bioS with {cfg.people:,} people ({meta['bits_max']:,.0f} bits_max), "
                   f"{len(cfg.sizes)} models x {cfg.exposures} exposures, on CPU")
-    tcfg = replace(cfg.train, exposures=cfg.exposures)
     results, ids = [], []
     for i, (layers, d_model, heads) in enumerate(cfg.sizes):
         name = f"gpt2-{layers}x{d_model}x{heads}"
         console.print(f"[{i + 1}/{len(cfg.sizes)}] {name}")
         run = out / "runs" / name
-        s = train(data, ModelSpec(layers=layers, heads=heads, d_model=d_model), tcfg, run)
+        s = train(data, ModelSpec(layers=layers, heads=heads, d_model=d_model), tcfg, run, overwrite=overwrite)
         r = measure_run(run, device=tcfg.device)
         console.print(f"    {s['wall_s']:.0f}s, {s['tokens_per_s'] / 1e3:.0f}K tok/s, "
                       f"{r['bits']:,.0f} bits = {r['bits_per_param']:.3f} bits/param ({r['fraction_stored']:.1%} of bits_max)")
