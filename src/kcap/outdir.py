@@ -68,11 +68,11 @@ def holding(path: Path) -> Holding:
         return Holding("absent")
     if not path.is_dir():
         return Holding("file", "a file")
-    try:
-        names = sorted(n for n in os.listdir(path) if not _ours(n))
+    try:  # kcap's own lock and temporaries, and a sweep's markers, are no content of their own
+        names = sorted(n for n in os.listdir(path) if not _ours(n) and n not in SWEEP_MARKERS)
     except OSError as e:
         raise KcapError(f"cannot read directory {path}: {e.strerror or e}") from None
-    if not names or set(names) <= set(SWEEP_MARKERS):
+    if not names:
         return Holding("empty")
     if "dataset.json" in names:
         meta = _read_json(path / "dataset.json") or {}

@@ -40,8 +40,8 @@ def read_meta(path: Path) -> tuple[Path, dict]:
         raise KcapError(f"cannot read {meta_path}: {e.strerror or e}") from None
     except (ValueError, KeyError, TypeError) as e:  # ValueError: bad JSON, or bytes that are not text
         raise KcapError(f"{meta_path} is corrupted ({e.__class__.__name__}: {' '.join(str(e).split())[:200]})") from None
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise KcapError(f"{meta_path} is corrupted: files must map names to checksums")
+    if not files or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise KcapError(f"{meta_path} is corrupted: files must map the data files' names to their checksums")
     problem = _field_problem(meta)
     if problem:
         raise KcapError(f"{meta_path} is corrupted or was edited: {problem}")

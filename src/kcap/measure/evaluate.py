@@ -13,7 +13,7 @@ from kcap.device import resolve_device
 from kcap.errors import KcapError
 from kcap.kinds import get_kind, load_dataset, make_stream
 from kcap.measure.losses import default_batch
-from kcap.measure.quantize import method_name, quantize_model
+from kcap.measure.quantize import check_quantize, method_name, quantize_model
 from kcap.model.build import build_model, config_from_dict
 from kcap.model.params import param_breakdown
 from kcap.outdir import busy, check_out_dir
@@ -89,6 +89,8 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
     ``data`` points at the run's dataset if it has moved since training (checked by checksum).
     With ``quantize`` (int8, int4) the weights are quantized first (measure/quantize.py); the
     result goes to RUN/measure-<method>.json and beside the full-precision one in the store."""
+    check_quantize(quantize, group_size)  # the options first: a bad one is refused before any work
+    dev = resolve_device(device)
     config, model = load_run_model(run)
     dataset = run_dataset(run, config, data)
     params = checked_params(run, config, model, dataset)
@@ -100,9 +102,7 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
     if quantize is not None:
         model = quantize_model(model, quantize, group_size)
         method = method_name(quantize, group_size)
-    elif group_size is not None:
-        raise KcapError("--group-size applies to --quantize only")
-    results = {"id": config["id"], **measure_model(model, dataset, params, resolve_device(device))}
+    results = {"id": config["id"], **measure_model(model, dataset, params, dev)}
     if method is None:
         rundir.write_json(Path(run) / rundir.MEASURE, results)
     else:

@@ -38,13 +38,13 @@ from torch.func import functional_call, stack_module_state
 from kcap.errors import KcapError
 from kcap.model.spec import ModelSpec
 from kcap.store.db import RunStore
+from kcap.train.claim import claim, decide
 from kcap.train.config import TrainConfig
 from kcap.train.failure import TrainingDiverged
 from kcap.train.plan import RunPlan, plan_run
 from kcap.train.precision import autocast, resolve_precision
 from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
-from kcap.train.claim import claim, decide
 from kcap.train.runlog import RunLog
 from kcap.train.schedule import lr_at
 

@@ -101,7 +101,9 @@ def claim(out: Path, plan: RunPlan, resume: str, overwrite: bool, store: RunStor
     decided again under the lock. A fresh start clears what a run left there (retiring a
     replaced run's store row), then writes the new config."""
     decide(out, plan, resume, overwrite, warn=False)  # refusals before anything is created
-    with lock_dir(out):
+    if store is not None:
+        check_one_home(store, plan.id, out)
+    with lock_dir(out):  # then again under the lock, which another trainer may have taken meanwhile
         if store is not None:
             check_one_home(store, plan.id, out)
         action = decide(out, plan, resume, overwrite)
