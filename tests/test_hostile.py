@@ -34,18 +34,11 @@ def world(tmp_path_factory):
     from kcap.measure.evaluate import measure_run
 
     root = tmp_path_factory.mktemp("hostile")
-    ws = root / "ws"
-    import os
-
-    old = os.environ.get("KCAP_WORKSPACE")
-    os.environ["KCAP_WORKSPACE"] = str(ws)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # its own store, whatever the first test's is
+        mp.setenv("KCAP_WORKSPACE", str(root / "ws"))
         assert _kcap("data", "bios", "--people", 20, "--out", root / "data")[0] == 0
         assert _kcap("train", "--data", root / "data", "--out", root / "run", *TINY)[0] == 0
         measure_run(root / "run", device="cpu", record=False)
-    finally:
-        if old is not None:
-            os.environ["KCAP_WORKSPACE"] = old
     (root / "spec.yaml").write_text("name: tiny\ndata: {people: 20}\nmodel: {base: {layers: 1, heads: 2, d_model: 16}}\n"
                                     "train: {exposures: 2, batch: 4, seq: 128, device: cpu}\n")
     return {"root": root, "data": root / "data", "run": root / "run", "spec": root / "spec.yaml"}

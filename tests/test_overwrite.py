@@ -91,6 +91,16 @@ def test_one_run_id_lives_in_one_directory(tmp_path, data):
         assert store.run_status(run_id(second)).run_dir == str(second.resolve())
 
 
+def test_a_moved_run_is_measured_where_it_is_now(tmp_path, data):
+    ok("train", "--data", data, "--out", tmp_path / "run", *TINY)
+    (tmp_path / "run").rename(tmp_path / "moved")
+    ok("train", "--data", data, "--out", tmp_path / "moved", *TINY, "--resume", "auto")  # nothing to do
+    ok("measure", tmp_path / "moved", "--device", "cpu")
+    with RunStore() as store:
+        st = store.run_status(run_id(tmp_path / "moved"))
+        assert st.status == "measured" and st.run_dir == str((tmp_path / "moved").resolve())
+
+
 def test_measure_refuses_weights_that_are_not_the_rows(tmp_path, data):
     run = tmp_path / "run"
     ok("train", "--data", data, "--out", run, *TINY)

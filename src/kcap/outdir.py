@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,6 +110,20 @@ def _holder(lock: Path) -> str:
     return f"pid {d['pid']} on {d.get('host')}" if "pid" in d else "another process"
 
 
+def _take(fd: int, patience_s: float = 1.0) -> bool:
+    """Take the exclusive lock, waiting up to ``patience_s`` for it: a reader's probe (``busy``)
+    holds a shared lock for a moment, a trainer holds it for its lifetime."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
 @contextmanager
 def lock_dir(path: Path, flag: str = "--out") -> Iterator[None]:
     """Hold an exclusive lock on the directory ``path`` (created if absent) until the block ends;
@@ -120,12 +135,9 @@ def lock_dir(path: Path, flag: str = "--out") -> Iterator[None]:
     except OSError as e:
         raise KcapError(f"cannot lock {flag} {path}: {e.strerror or e}") from None
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise KcapError(f"{flag} {path} is being trained by {_holder(lock)}; wait for it to end, "
-                                "or choose another directory") from None
+        if fcntl is not None and not _take(fd):
+            raise KcapError(f"{flag} {path} is being trained by {_holder(lock)}; wait for it to end, "
+                            "or choose another directory")
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         yield

@@ -111,7 +111,7 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
     if record:  # checked again in the write's transaction
         with RunStore() as store:
             if method is None:
-                store.record_results(config["id"], results, sha)
+                store.record_results(config["id"], results, sha, run_dir=Path(run))
             else:
                 store.record_quantized(config["id"], method, results, sha)
     return results

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kcap.errors import KcapError
-from kcap.outdir import LOCK, busy
+from kcap.outdir import LOCK, busy, holding
 from kcap.store.workspace import store_path, workspace_label
 
 T = TypeVar("T")
@@ -358,7 +358,7 @@ class RunStore:
                  config["params"]["total"], json.dumps(config), json.dumps(metrics)))
         self._write(write)
 
-    def _check_measurable(self, conn: sqlite3.Connection, run_id: str, weights_sha256: str | None) -> None:
+    def _check_measurable(self, conn: sqlite3.Connection, run_id: str, weights_sha256: str | None) -> sqlite3.Row:
         """Refuse a measurement the row cannot own: a run not in the store, not finished, or whose
         weights (by checksum) are not the ones trained for it (a copy trained elsewhere, replaced)."""
         row = conn.execute("SELECT status, run_dir, metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -374,16 +374,21 @@ class RunStore:
         if weights_sha256 and recorded and weights_sha256 != recorded:
             raise KcapError(f"these weights are not those of run {run_id} in the store (trained in "
                             f"{row['run_dir']}); measure that directory")
+        return row
 
     def check_measurable(self, run_id: str, weights_sha256: str | None = None) -> None:
         """``record_results``'s refusals, before the work of measuring (read only)."""
         self._check_measurable(self.conn, run_id, weights_sha256)
 
-    def record_results(self, run_id: str, results: dict, weights_sha256: str | None = None) -> None:
+    def record_results(self, run_id: str, results: dict, weights_sha256: str | None = None,
+                       run_dir: Path | None = None) -> None:
         """Store a run's measurement; ``weights_sha256``: of the weights measured, checked against
-        the ones its training recorded."""
+        the ones its training recorded. ``run_dir``: where they were measured; the row follows it
+        when the directory it names no longer holds the run (the run directory was moved)."""
         def write(conn: sqlite3.Connection) -> None:
-            self._check_measurable(conn, run_id, weights_sha256)
+            row = self._check_measurable(conn, run_id, weights_sha256)
+            if run_dir is not None and holding(Path(row["run_dir"])).run_id != run_id:
+                conn.execute("UPDATE runs SET run_dir=? WHERE id=?", (str(Path(run_dir).resolve()), run_id))
             conn.execute(
                 """UPDATE runs SET status='measured', updated=?, bits=?, bits_max=?, bits_per_param=?,
                        results=? WHERE id=?""",
