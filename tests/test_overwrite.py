@@ -75,6 +75,18 @@ def test_training_again_needs_overwrite_which_retires_the_old_measurements(tmp_p
         assert store.run_status(new).status == "trained"
 
 
+def test_a_broken_finished_run_is_trained_again_without_its_old_measurement(tmp_path, data):
+    run = tmp_path / "run"
+    ok("train", "--data", data, "--out", run, *TINY)
+    ok("measure", run, "--device", "cpu")
+    weights = run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    code, out, err = _kcap("train", "--data", data, "--out", run, *TINY, "--resume", "auto")
+    assert code == 0 and "training it again" in err, err
+    assert not (run / "measure.json").exists()  # it measured the weights that were lost
+    ok("measure", run, "--device", "cpu")
+
+
 def test_one_run_id_lives_in_one_directory(tmp_path, data):
     first, second = tmp_path / "first", tmp_path / "second"
     ok("train", "--data", data, "--out", first, *TINY)

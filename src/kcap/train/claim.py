@@ -3,7 +3,7 @@
     --out holds                  --resume never (default)         --resume auto
     nothing (absent, empty)      train                            train
     this run, unfinished         train afresh (drop checkpoints)  continue from its newest checkpoint
-    this run, finished           refused (or --overwrite)         nothing to do
+    this run, finished           refused (or --overwrite)         nothing to do (broken: train afresh)
     another run                  refused (or --overwrite)         refused
     a dataset, an HF model,
     anything else                refused                          refused
@@ -69,7 +69,11 @@ def _resume_auto(out: Path, plan: RunPlan, h: Holding, warn: bool) -> str:
         diff = _config_diff(old, plan.config)
         raise KcapError(f"--resume auto: {out} holds {h.what}, whose config differs in "
                         f"{', '.join(diff[:5]) or 'its id'}; use another --out, or --overwrite to replace it")
-    return "done" if finished_summary(out, plan.id, warn) is not None else "resume"
+    if finished_summary(out, plan.id, warn) is not None:
+        return "done"
+    # finished but broken (weights corrupted, summary unreadable): trained again from the start, its
+    # files and measurements cleared first; unfinished: continued from its newest checkpoint
+    return "fresh" if (out / rundir.SUMMARY).is_file() else "resume"
 
 
 def _config_diff(old: dict, new: dict) -> list[str]:
