@@ -32,7 +32,8 @@ def bios50(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A tiny gpt2 trained until it stores real knowledge (~1/4 of bits_max), not in any store."""
+    """A tiny gpt2 trained until it stores real knowledge (~1/3 of bits_max: 80 exposures, since the
+    vocabulary holds every pool name and knowing nothing scores below 0), not in any store."""
     from kcap.kinds.bios.data import write_bios
     from kcap.model.spec import ModelSpec
     from kcap.train.config import TrainConfig
@@ -40,7 +41,7 @@ def trained_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("trained")
     write_bios(root / "data", 30, seed=3)
-    cfg = TrainConfig(exposures=40, lr=2e-2, wd=0.01, batch=8, seq=128, warmup=10, device="cpu", eval_every=0)
+    cfg = TrainConfig(exposures=80, lr=1e-2, wd=0.01, batch=8, seq=128, warmup=10, device="cpu", eval_every=0)
     train(root / "data", ModelSpec(layers=1, heads=2, d_model=32), cfg, root / "run", progress=False, record=False)
     return root / "run"
 

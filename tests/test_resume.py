@@ -162,6 +162,7 @@ def test_sigkill_then_resume_gives_bit_identical_weights(small_bios, tmp_path):
     """A training process killed with SIGKILL at a random point after its first checkpoint, then
     resumed with --resume auto, ends with the same bytes as an uninterrupted run."""
     cmd, env = _kcap_train(small_bios, tmp_path / "ref")
+    env["KCAP_WORKSPACE"] = str(tmp_path / "ref-ws")  # one store holds a run id in one directory
     assert subprocess.run(cmd, env=env, capture_output=True, check=False).returncode == 0
     run = tmp_path / "run"
     cmd, env = _kcap_train(small_bios, run, "--checkpoint-every", "2")
@@ -176,9 +177,10 @@ def test_sigkill_then_resume_gives_bit_identical_weights(small_bios, tmp_path):
         pytest.skip("the run finished before it could be killed (machine too fast for this test's sizes)")
     assert proc.returncode == -signal.SIGKILL and checkpoint.list_checkpoints(run)
     rid = json.loads((run / "config.json").read_text())["id"]
-    with RunStore() as store:  # the store still says running, but the process is gone: resumable
+    with RunStore() as store:  # the row still says running, but the process is gone: interrupted, resumable
         st = store.run_status(rid)
-    assert st.status == "running" and st.alive is False and st.resumable
+    assert st.status == "interrupted" and st.alive is False and st.resumable
+    assert st.reason.startswith("interrupted: its process")
 
     cmd, env = _kcap_train(small_bios, run, "--checkpoint-every", "2", "--resume", "auto")
     p = subprocess.run(cmd, env=env, capture_output=True, check=False, text=True)

@@ -3,6 +3,7 @@ file), output directories, and checksums."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -18,6 +19,25 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, obj) -> None:
     write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read once (setting it to read it would race other threads' files)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def as_umask_allows(path: Path) -> None:
+    """Give a file the mode an ordinary write would (0666 less the umask). safetensors writes its
+    files 0600 whatever the umask, which left a run's weights unreadable to the group that can
+    read every other file of the run."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def make_dir(path: Path) -> Path:

@@ -51,6 +51,7 @@ def train(
     track_bits: Annotated[bool, typer.Option("--track-bits", help="Measure bits stored at every evaluation (for passes-to-memorize).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved run (steps, tokens, params, FLOPs) and stop.")] = False,
     resume: Annotated[str, typer.Option(help="auto: continue the run in --out from its newest valid checkpoint (or skip it if finished; refused if its config differs); never: start afresh.")] = "never",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the finished run (or another run) in --out: its weights, measurements and store row go.")] = False,
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints (default: ~20 per run; 0: none).")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log metrics for TensorBoard in RUN/tb (needs the tensorboard package: the tb extra).")] = False,
     **options,
@@ -79,7 +80,7 @@ def train(
         typer.echo(json.dumps(plan_run(data, spec, cfg, checkpoint_every).describe(), indent=2))
         return
     s = run_train(data, spec, cfg, out, progress=not quiet, probe=probe, resume=resume,
-                  checkpoint_every=checkpoint_every, tensorboard=tensorboard)
+                  checkpoint_every=checkpoint_every, tensorboard=tensorboard, overwrite=overwrite)
     _report_train(s, out)
 
 
@@ -96,10 +97,10 @@ def _report_train(s: dict, out: Path) -> None:
 
 def _read_json_file(path: Path, what: str) -> dict:
     try:
-        d = json.loads(Path(path).read_text())
+        d = json.loads(Path(path).read_bytes())
     except OSError as e:
         raise KcapError(f"{what} {path}: cannot read it ({e.strerror})") from None
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # bad JSON, or bytes that are not text
         raise KcapError(f"{what} {path} is not valid JSON: {e}") from None
     if not isinstance(d, dict):
         raise KcapError(f"{what} {path} must hold a JSON object")
@@ -144,10 +145,11 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     hf: Annotated[Path, typer.Option(help="Directory to write the Hugging Face model and tokenizer to.")],
     data: Annotated[Optional[Path], typer.Option(help="The run's dataset (for its tokenizer), if it moved.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the Hugging Face model already in --hf.")] = False,
 ) -> None:
     from kcap.measure.evaluate import export_run
 
-    r = export_run(run, hf, data)
+    r = export_run(run, hf, data, overwrite=overwrite)
     typer.echo(f"wrote {r['hf_class']} ({r['arch']}, logits checked within 1e-4) to {r['out']}")
 
 
@@ -162,8 +164,9 @@ def runs(
 
     with RunStore() as store:
         rows = store.runs()
-        for r in rows:  # a finished run whose directory is partial or corrupted is reported, not trusted
-            r["problem"] = run_problem(Path(r["run_dir"])) if r["status"] in FINISHED else None
+        for r in rows:  # a finished run whose row or directory is partial or corrupted is reported, not trusted
+            if not r["problem"] and r["status"] in FINISHED:
+                r["problem"] = run_problem(Path(r["run_dir"]))
             if r["problem"]:
                 print(f"kcap: warning: run {r['id']}: {r['problem']}", file=sys.stderr)
         if as_json:
@@ -180,15 +183,31 @@ def plot_capacity(
     """Bits stored vs parameters (the paper's Figure 1) from measured runs in the store."""
     from kcap.report.capacity import capacity_plot
     from kcap.report.figure import figure_path
-    from kcap.store.db import RunStore
+    from kcap.store.db import RunStore, usable
 
     out = figure_path(out, "--out")  # a bad path fails before any work, as in every figure command
     with RunStore() as store:
-        rows = store.runs(ids=run_id, measured_only=True)
+        rows = usable(store.runs(ids=run_id, measured_only=True), "the plot")
+        if run_id:  # a run asked for by id is plotted, or the reason it cannot be is named
+            found = {r["id"]: r["status"] for r in store.runs(ids=run_id)}
+            for rid in run_id:
+                if rid not in found:
+                    raise KcapError(f"--run {rid}: no such run in the store {store.path}")
+                if found[rid] != "measured":
+                    raise KcapError(f"--run {rid}: the run is {found[rid]}, not measured (run `kcap measure RUN`)")
     if not rows:
         raise KcapError("no measured runs in the store to plot (run `kcap measure RUN` first)")
     capacity_plot(rows, out)
     typer.echo(f"wrote {out} ({len(rows)} runs)")
+
+
+def _check_bench(layers: int, heads: int, d_model: int, vocab: int, batch: int, seq: int, compile: str) -> None:
+    """One-line errors for bad values, by the checks ``kcap train`` uses, before a bench builds
+    its models itself (whose own checks raise plain ValueErrors)."""
+    TrainConfig(batch=batch, seq=seq, compile=compile)
+    ModelSpec(layers=layers, heads=heads, d_model=d_model)
+    if vocab < 1:
+        raise KcapError(f"--vocab must be at least 1, got {vocab}")
 
 
 @bench_app.command("train")
@@ -209,8 +228,7 @@ def bench_train(
     from kcap.bench.train_step import bench_train as run_bench
     from kcap.bench.train_step import describe
 
-    TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
-    ModelSpec(layers=layers, heads=heads, d_model=d_model)
+    _check_bench(layers, heads, d_model, vocab, batch, seq, compile)
     r = run_bench(layers, heads, d_model, vocab, batch, seq, steps, rounds, device, compile)
     typer.echo(json.dumps(r) if as_json else describe(r))
 
@@ -234,8 +252,7 @@ def bench_many(
     from kcap.bench.many import bench_many as run_bench
     from kcap.bench.many import describe
 
-    TrainConfig(batch=batch, seq=seq, compile=compile)  # one-line errors for bad values
-    ModelSpec(layers=layers, heads=heads, d_model=d_model)
+    _check_bench(layers, heads, d_model, vocab, batch, seq, compile)
     r = run_bench(models, layers, heads, d_model, vocab, batch, seq, steps, rounds, device, compile)
     typer.echo(json.dumps(r) if as_json else describe(r))
 
@@ -261,6 +278,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("kcap-demo"),
     people: Annotated[Optional[int], typer.Option(help="Override the bioS view's population size.")] = None,
     exposures: Annotated[Optional[int], typer.Option(help="Override the bioS view's exposures.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Run the demo again in --out, replacing the earlier one.")] = False,
 ) -> None:
     """The main job on CPU in minutes: random strings at 1000 exposures (the capacity law) and bioS
     at 100 (both regimes), trained, measured, one capacity plot."""
@@ -274,14 +292,40 @@ def demo(
         e = BIOS.train.exposures if exposures is None else exposures
         bios = replace(BIOS, title=f"bioS N={n:,}, {e} exposures", data={**BIOS.data, "people": n},
                        train=replace(BIOS.train, exposures=e))
-    run_demo(DemoConfig(parts=(LAW, bios)), out)
+    run_demo(DemoConfig(parts=(LAW, bios)), out, overwrite=overwrite)
 
 
-def main() -> None:
+def _refuse_empty_arguments(argv: list[str]) -> None:
+    """An empty argument is a quoting slip (``--out "$UNSET"``): refused, naming its option. Typer
+    would read an empty path as ``.`` and write into the current directory."""
+    for i, a in enumerate(argv):
+        if a == "":
+            flag = argv[i - 1] if i and argv[i - 1].startswith("--") else None
+            raise KcapError(f"{flag} is empty" if flag else f"argument {i + 1} is empty")
+        flag, eq, value = a.partition("=")
+        if flag.startswith("--") and eq and not value:
+            raise KcapError(f"{flag} is empty")
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """numpy's MemoryError, torch's CPU allocator and CUDA errors: out of memory, whatever raised it."""
+    if isinstance(e, MemoryError):
+        return True
+    if "torch" not in sys.modules:
+        return False
+    from kcap.train.failure import failure_reason
+
+    return failure_reason(e).startswith("oom:")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``kcap`` command (``argv``: the arguments, default ``sys.argv[1:]``); exits with its code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = app(standalone_mode=False)
-    except KcapError as e:
-        print(f"kcap: error: {e}", file=sys.stderr)
+        _refuse_empty_arguments(argv)
+        code = app(args=argv, standalone_mode=False)
+    except KcapError as e:  # one line, whatever text a message quoted (a file's bytes, a library's error)
+        print(f"kcap: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         print("kcap: aborted", file=sys.stderr)
@@ -289,6 +333,10 @@ def main() -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except Exception as e:
+        if _out_of_memory(e):  # a size asked for (--seq 1e12, --d-model 65536) too big for this machine
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            print(f"kcap: error: out of memory ({first[:300]}); ask for less", file=sys.stderr)
+            sys.exit(2)
         # click's usage errors (typer may vendor its own click, so match the protocol, not the class)
         if callable(getattr(e, "format_message", None)) and hasattr(e, "exit_code"):
             if type(e).__name__ == "NoArgsIsHelpError":

@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kcap.errors import KcapError
 from kcap.kinds import get_kind
 from kcap.measure.evaluate import measure_run
 from kcap.model.spec import ModelSpec
+from kcap.outdir import holding
 from kcap.report.capacity import capacity_plot
 from kcap.report.tables import capacity_table, console
 from kcap.store import rundir
@@ -59,9 +61,9 @@ class DemoConfig:
     parts: tuple[DemoPart, ...] = field(default_factory=lambda: (LAW, BIOS))
 
 
-def _run_part(part: DemoPart, out: Path) -> list[dict]:
+def _run_part(part: DemoPart, out: Path, overwrite: bool) -> list[dict]:
     kind = get_kind(part.data["kind"])
-    meta = kind.write(out / "data", part.data)
+    meta = kind.write(out / "data", part.data, overwrite=overwrite)
     console.print(f"[bold]{part.title}[/bold]: {kind.summary}, {part.data['people']:,} "
                   f"({meta['bits_max']:,.0f} bits_max), {len(part.sizes)} models")
     results = []
@@ -69,7 +71,8 @@ def _run_part(part: DemoPart, out: Path) -> list[dict]:
         name = f"gpt2-{layers}x{d_model}x{heads}"
         console.print(f"  [{i + 1}/{len(part.sizes)}] {name}, lr {lr:g}")
         run = out / "runs" / name
-        s = train(out / "data", ModelSpec(layers=layers, heads=heads, d_model=d_model), replace(part.train, lr=lr), run)
+        s = train(out / "data", ModelSpec(layers=layers, heads=heads, d_model=d_model), replace(part.train, lr=lr), run,
+                  overwrite=overwrite)
         r = measure_run(run, device=part.train.device)
         console.print(f"    {s['wall_s']:.0f}s, {s['tokens_per_s'] / 1e3:.0f}K tok/s, {r['bits']:,.0f} bits = "
                       f"{r['bits_per_param']:.3f} bits/param ({r['fraction_stored']:.1%} of bits_max)")
@@ -77,12 +80,19 @@ def _run_part(part: DemoPart, out: Path) -> list[dict]:
     return results
 
 
-def run_demo(cfg: DemoConfig, out: Path) -> list[dict]:
-    """Train and measure every part, then one figure (from the run store) and one table per part."""
+def run_demo(cfg: DemoConfig, out: Path, overwrite: bool = False) -> list[dict]:
+    """Train and measure every part into ``out`` (new or empty; ``overwrite``: run the demo again
+    there, replacing an earlier demo's datasets and runs and their store rows), then one figure
+    from the run store and one table per part."""
     t0 = time.perf_counter()
     out = Path(out)
+    h = holding(out)
+    if h.kind == "file":
+        raise KcapError(f"--out {out} exists and is not a directory")
+    if h.kind not in ("absent", "empty") and not overwrite:
+        raise KcapError(f"--out {out} holds {h.what}; pass --overwrite to run the demo again there")
     console.print("[bold]kcap demo[/bold] on CPU: " + "; ".join(p.title for p in cfg.parts))
-    results = [r for i, part in enumerate(cfg.parts) for r in _run_part(part, out / f"part{i + 1}")]
+    results = [r for i, part in enumerate(cfg.parts) for r in _run_part(part, out / f"part{i + 1}", overwrite)]
     with RunStore() as store:  # the plot reads the store, like every plot
         rows = store.runs(ids=[r["id"] for r in results], measured_only=True)
     capacity_plot(rows, out / "capacity.png", title="kcap demo (CPU): bits stored vs parameters")

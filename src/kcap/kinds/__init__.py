@@ -49,7 +49,11 @@ def load_dataset(path: Path, verify: bool = True) -> Any:
     path, meta = read_meta(path)
     if meta["kind"] not in KINDS:
         raise KcapError(f"{path / 'dataset.json'}: unknown dataset kind {meta['kind']!r} (known: {', '.join(KINDS)})")
-    return KINDS[meta["kind"]].load(path, verify)
+    kind = KINDS[meta["kind"]]
+    if "variant" in meta and meta["variant"] not in kind.variants:
+        raise KcapError(f"{path / 'dataset.json'} is corrupted or was edited: a {kind.name} dataset's variant is "
+                        f"{' or '.join(kind.variants)}, not {meta['variant']!r}")
+    return kind.load(path, verify)
 
 
 def make_stream(dataset: Any, exposures: int, seed: int = 0) -> Any:

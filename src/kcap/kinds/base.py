@@ -69,9 +69,10 @@ class DatasetKind:
         """The typer command function of ``kcap data <command>``."""
         raise NotImplementedError
 
-    def write(self, out: Path, data: dict) -> dict:
+    def write(self, out: Path, data: dict, overwrite: bool = False) -> dict:
         """Generate a dataset from a sweep spec's resolved ``data`` mapping (people, seed, variant,
-        and the kind's section); returns dataset.json's content."""
+        and the kind's section); returns dataset.json's content. ``out`` must be absent or empty,
+        or hold a dataset and ``overwrite`` be set (``kcap.knowledge.datasets.check_out_dir``)."""
         raise NotImplementedError
 
     def check(self, data: dict) -> None:

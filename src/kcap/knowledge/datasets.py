@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
+from kcap import outdir
 from kcap.atomic import file_sha256, write_bytes
 from kcap.errors import KcapError
 
@@ -26,17 +28,54 @@ def read_meta(path: Path) -> tuple[Path, dict]:
     path = Path(path)
     meta_path = path / "dataset.json"
     if not path.is_dir():
-        raise KcapError(f"dataset directory {path} does not exist")
+        raise KcapError(f"dataset directory {path} {'is a file' if path.exists() else 'does not exist'}")
     if not meta_path.is_file():
         raise KcapError(f"{path} is not a kcap dataset: no dataset.json (make one with `kcap data ...`)")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_bytes())
         files = meta["files"]
         if not isinstance(meta["kind"], str) or not isinstance(files, dict):
             raise TypeError("kind is not a string or files is not a mapping")
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise KcapError(f"{meta_path} is corrupted ({e.__class__.__name__}: {e})") from None
+    except OSError as e:
+        raise KcapError(f"cannot read {meta_path}: {e.strerror or e}") from None
+    except (ValueError, KeyError, TypeError) as e:  # ValueError: bad JSON, or bytes that are not text
+        raise KcapError(f"{meta_path} is corrupted ({e.__class__.__name__}: {' '.join(str(e).split())[:200]})") from None
+    if not files or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise KcapError(f"{meta_path} is corrupted: files must map the data files' names to their checksums")
+    problem = _field_problem(meta)
+    if problem:
+        raise KcapError(f"{meta_path} is corrupted or was edited: {problem}")
     return path, meta
+
+
+def _is_int(v, lo: int) -> bool:
+    return type(v) is int and v >= lo
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _field_problem(meta: dict) -> str | None:
+    """What is wrong with the fields every kind's dataset.json shares (those present), or None:
+    checked once here so that no kind trains or measures on a value that cannot be (a seed that
+    is text, a negative vocabulary, junk beyond the whole stream)."""
+    for k, lo in (("people", 1), ("seed", 0), ("vocab_size", 1)):
+        if k in meta and not _is_int(meta[k], lo):
+            return f"{k} must be an integer >= {lo}, got {meta[k]!r}"
+    if "variant" in meta and not isinstance(meta["variant"], str):
+        return f"variant must be a string, got {meta['variant']!r}"
+    if "bits_max" in meta and not (_is_number(meta["bits_max"]) and meta["bits_max"] > 0):
+        return f"bits_max must be a positive number, got {meta['bits_max']!r}"
+    if "domain_token" in meta and not isinstance(meta["domain_token"], bool):
+        return f"domain_token must be true or false, got {meta['domain_token']!r}"
+    junk = meta.get("junk")
+    if junk is not None:
+        if not isinstance(junk, dict) or not (_is_number(junk.get("fraction")) and 0 < junk["fraction"] < 1):
+            return f"junk must be null or hold a fraction in (0, 1), got {junk!r}"
+        if junk.get("people") is not None and not _is_int(junk["people"], 1):
+            return f"junk.people must be null or an integer >= 1, got {junk['people']!r}"
+    return None
 
 
 def check_dataset_dir(path: Path, kinds: tuple[str, ...], verify: bool = True) -> tuple[Path, dict]:
@@ -54,13 +93,29 @@ def check_dataset_dir(path: Path, kinds: tuple[str, ...], verify: bool = True) -
 
 
 def load_array(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """One ``.npy`` file of a dataset, of the ``shape`` its dataset.json gives."""
     try:
         a = np.load(path)
-    except (ValueError, OSError) as e:
-        raise KcapError(f"dataset file {path} is unreadable: {e}") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise KcapError(f"dataset file {path} is unreadable: {' '.join(str(e).split())[:200]}") from None
     if shape is not None and a.shape != shape:
-        raise KcapError(f"{path} has shape {a.shape}, expected {shape}")
+        raise KcapError(_shape_problem(Path(path), a.shape, shape))
     return a
+
+
+def _shape_problem(path: Path, got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    """Which file is wrong when an array's shape is not the one dataset.json gives: a file that
+    still matches the checksum dataset.json recorded for it is intact, so dataset.json was edited."""
+    meta_path = path.parent / "dataset.json"
+    try:
+        recorded = json.loads(meta_path.read_bytes())["files"].get(path.name)
+        intact = recorded is not None and recorded == file_sha256(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        intact = False
+    if intact:
+        return (f"{meta_path} was edited: it gives {path.name} the shape {want}, but that file (intact, "
+                f"by the checksum recorded for it) holds {got}")
+    return f"{path} has shape {got}, but {meta_path.name} gives {want}"
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
@@ -70,11 +125,13 @@ def save_array(path: Path, array: np.ndarray) -> None:
     write_bytes(path, buf.getvalue())
 
 
-def check_out_dir(out: Path) -> Path:
-    """``--out`` as a dataset directory: absent or a directory."""
+def check_out_dir(out: Path, overwrite: bool = False) -> Path:
+    """``--out`` as a dataset directory: absent, empty, or (with ``overwrite``) a dataset to replace.
+
+    A dataset that runs were trained on may be replaced only on purpose: those runs keep its
+    checksums and refuse the new files (``kcap measure``), they never measure against them."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise KcapError(f"--out {out} exists and is not a directory")
+    outdir.check_out_dir(out, "--out", "dataset", overwrite)
     return out
 
 

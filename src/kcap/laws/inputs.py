@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kcap.errors import KcapError
-from kcap.store.db import RunStore
+from kcap.store.db import RunStore, usable
 
 
 def read_csv(path: Path, required: tuple[str, ...], positive: tuple[str, ...] | None = None,
@@ -74,7 +74,7 @@ def compute_points(source: str | Path = "store") -> dict[str, np.ndarray]:
         return t
     cols = {k: [] for k in ("params", "tokens", "loss", "flops", "run")}
     with RunStore() as store:
-        for run in store.runs():
+        for run in usable(store.runs(), "the compute fit"):
             for p in store.points(run["id"]):
                 if p["heldout_loss"] is not None:
                     cols["params"].append(run["params"])
@@ -105,7 +105,7 @@ def capacity_points(source: str | Path = "store") -> dict[str, np.ndarray]:
         t["names"] = [f"row {i + 2}" for i in range(t["params"].size)]  # the header is row 1
         return t
     with RunStore() as store:
-        rows = store.runs(measured_only=True)
+        rows = usable(store.runs(measured_only=True), "the capacity fit")
     if not rows:
         raise KcapError("no measured runs in the run store (run `kcap measure RUN` first)")
     return {"params": np.array([r["params"] for r in rows], float), "bits": np.array([r["bits"] for r in rows]),
@@ -122,7 +122,7 @@ def passes_curves(fraction: float = 0.9) -> list[dict]:
 
     out = []
     with RunStore() as store:
-        for run in store.runs():
+        for run in usable(store.runs(), "the passes fit"):
             pts = [p for p in store.points(run["id"]) if p["bits"] is not None]
             if len(pts) < 2:
                 continue

@@ -196,6 +196,9 @@ def for_params(law: Mapping, params: float, ratio: float, exposures: int) -> dic
            "flops": 6 * params * d, "bits": ratio * params, "exposures": exposures}
     from kcap.kinds.bios.plan import expected_bio_tokens, people_for_bits  # bioS's own estimates
 
+    if out["bits"] < 1:  # below one bit there is no population to speak of (and no root to find)
+        raise KcapError(f"--params {params:g}: {out['bits']:.3g} bits of capacity is less than one bit, "
+                        "beyond what the capacity law can answer")
     people = people_for_bits(out["bits"])
     out["people"] = people
     if people is not None:
@@ -217,6 +220,8 @@ def plan_optimal(flops: float | None = None, params: float | None = None, fit: P
         raise KcapError("give exactly one of --flops or --params")
     option, value = ("--flops", flops) if flops is not None else ("--params", params)
     value = _positive(value, option)  # nan, inf and 1e400 (read as inf) stop here
+    if params is not None and value < 1:
+        raise KcapError(f"--params {value:g}: a model has at least one parameter")
     if exposures < 1:
         raise KcapError(f"--exposures {exposures} must be at least 1")
     law = load_compute_law(fit)

@@ -13,9 +13,10 @@ from kcap.device import resolve_device
 from kcap.errors import KcapError
 from kcap.kinds import get_kind, load_dataset, make_stream
 from kcap.measure.losses import CONTEXTS, default_batch
-from kcap.measure.quantize import method_name, quantize_model
+from kcap.measure.quantize import check_quantize, method_name, quantize_model
 from kcap.model.build import build_model, config_from_dict
 from kcap.model.params import param_breakdown
+from kcap.outdir import busy, check_out_dir
 from kcap.store import rundir
 from kcap.store.db import RunStore
 
@@ -49,6 +50,9 @@ def bits_probe(data: Path):
 
 def load_run_model(run: Path) -> tuple[dict, torch.nn.Module]:
     """A run's config and its trained model (on CPU)."""
+    holder = busy(run)
+    if holder is not None:  # its files are being replaced: config and weights may not belong together
+        raise KcapError(f"run {run} is being trained now by {holder}; use it when training ends")
     config = rundir.check_run(run, verify=True)  # a partial or corrupted run is refused, never measured
     weights = Path(run) / rundir.WEIGHTS
     try:
@@ -71,6 +75,19 @@ def run_dataset(run: Path, config: dict, data: Path | None = None):
     return dataset
 
 
+def checked_params(run: Path, config: dict, model: torch.nn.Module, dataset) -> dict:
+    """The run's parameter breakdown (config.json's ``params``, which bits per parameter divide
+    by), checked against the model's own count: the run id hashes data, model and training, not
+    this section, so an edit to it would otherwise pass into every number per parameter."""
+    stored = config.get("params")
+    own = param_breakdown(model, used_tokens=make_stream(dataset, 1, config["train"].get("seed", 0)).used_tokens())
+    if not isinstance(stored, dict) or any(stored.get(k) != v for k, v in own.items() if k in stored) \
+            or not isinstance(stored.get("total"), int):
+        raise KcapError(f"{Path(run) / rundir.CONFIG} was altered: its params do not match the model's own count "
+                        f"({own['total']:,} parameters)")
+    return stored
+
+
 def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path | None = None,
                 quantize: str | None = None, group_size: int | None = None, context: str = "previous") -> dict:
     """Measure a finished run, write RUN/measure.json and record the results in the store.
@@ -80,16 +97,23 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
     result goes to RUN/measure-<method>.json and beside the full-precision one in the store.
     ``context="none"`` (documents alone, a diagnostic) is returned only, never recorded: the run
     directory and the store hold the measurement in the training context."""
+    check_quantize(quantize, group_size)  # the options first: a bad one is refused before any work
+    if context not in CONTEXTS:
+        raise KcapError(f"--context must be one of {', '.join(CONTEXTS)}, got {context!r}")
+    record = record and context == "previous"
+    dev = resolve_device(device)
     config, model = load_run_model(run)
     dataset = run_dataset(run, config, data)
+    params = checked_params(run, config, model, dataset)
+    sha = rundir.read_json(Path(run) / rundir.SUMMARY, "training summary").get("weights_sha256")
+    if record:  # a measurement the store would refuse is refused before it is made (or written)
+        with RunStore() as store:
+            store.check_measurable(config["id"], sha)
     method = None
     if quantize is not None:
         model = quantize_model(model, quantize, group_size)
         method = method_name(quantize, group_size)
-    elif group_size is not None:
-        raise KcapError("--group-size applies to --quantize only")
-    results = {"id": config["id"], **measure_model(model, dataset, config["params"], resolve_device(device),
-                                                   context=context)}
+    results = {"id": config["id"], **measure_model(model, dataset, params, dev, context=context)}
     if context != "previous":
         return results
     if method is None:
@@ -97,12 +121,12 @@ def measure_run(run: Path, device: str = "auto", record: bool = True, data: Path
     else:
         results["quantization"] = {"method": quantize, "group_size": group_size, "name": method}
         rundir.write_json(Path(run) / rundir.quantized_measure(method), results)
-    if record:
+    if record:  # checked again in the write's transaction
         with RunStore() as store:
             if method is None:
-                store.record_results(config["id"], results)
+                store.record_results(config["id"], results, sha, run_dir=Path(run))
             else:
-                store.record_quantized(config["id"], method, results)
+                store.record_quantized(config["id"], method, results, sha)
     return results
 
 
@@ -118,11 +142,15 @@ def measure_hf(path: Path, data: Path, device: str = "auto", context: str = "pre
     return {"hf": str(path), **measure_model(model, dataset, params, resolve_device(device), context=context)}
 
 
-def export_run(run: Path, out: Path, data: Path | None = None) -> dict:
-    """Export a run's model and its dataset's tokenizer as a Hugging Face directory (model/hf.py)."""
+def export_run(run: Path, out: Path, data: Path | None = None, overwrite: bool = False) -> dict:
+    """Export a run's model and its dataset's tokenizer as a Hugging Face directory (model/hf.py).
+
+    ``out`` must be absent or empty, or hold an HF model and ``overwrite`` be set: an export never
+    lands in a dataset or a run directory, whose files it would replace."""
     from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN
     from kcap.model.hf import export_hf
 
+    check_out_dir(out, "--hf", "hf", overwrite)  # before any work
     config, model = load_run_model(run)
     dataset = run_dataset(run, config, data)
     return {"id": config["id"], **export_hf(model, dataset.tokenizer_path, out, SEPARATOR, UNKNOWN)}

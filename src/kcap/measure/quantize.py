@@ -47,13 +47,22 @@ def quantize_tensor(w: torch.Tensor, bits: int, group_size: int | None = None) -
     return (q * scale).reshape(rows, -1)[:, :cols].to(w.dtype)
 
 
-@torch.no_grad()
-def quantize_model(model: nn.Module, method: str, group_size: int | None = None) -> nn.Module:
-    """A copy of ``model`` whose weight matrices are quantized with ``method`` (int8 or int4)."""
+def check_quantize(method: str | None, group_size: int | None) -> None:
+    """One-line errors for a quantization that cannot be (``method`` None: none asked for)."""
+    if method is None:
+        if group_size is not None:
+            raise KcapError("--group-size applies to --quantize only")
+        return
     if method not in BITS:
         raise KcapError(f"--quantize must be one of {', '.join(BITS)}, got {method!r}")
     if group_size is not None and group_size < 1:
         raise KcapError(f"--group-size must be at least 1, got {group_size}")
+
+
+@torch.no_grad()
+def quantize_model(model: nn.Module, method: str, group_size: int | None = None) -> nn.Module:
+    """A copy of ``model`` whose weight matrices are quantized with ``method`` (int8 or int4)."""
+    check_quantize(method, group_size)
     model = copy.deepcopy(model)
     seen: set[int] = set()
     for name, p in model.named_parameters():

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kcap.atomic import make_dir
+from kcap.atomic import as_umask_allows, make_dir
 from kcap.errors import KcapError
 from kcap.model.config import GPTConfig
 
@@ -309,4 +309,7 @@ def export_hf(model: nn.Module, tokenizer_file: Path, out: Path, separator: str,
     make_dir(out)
     hf.save_pretrained(out)
     tok.save_pretrained(out)
+    for f in out.iterdir():  # the weights come out 0600 (safetensors): every file as the umask allows
+        if f.is_file():
+            as_umask_allows(f)
     return {"out": str(out), "hf_class": type(hf).__name__, "arch": arch}

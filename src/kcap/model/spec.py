@@ -25,14 +25,16 @@ class ModelSpec:
     Hugging Face config as a dict, from ``--hf-config``) replaces the shape options: the model is
     then that HF architecture, trained from scratch (model/hf.py)."""
 
-    layers: int = option(2, "Transformer layers.", lo=1)
-    heads: int = option(2, "Attention heads.", lo=1)
-    d_model: int = option(64, "Model width.", lo=1)
+    # upper bounds far past any model kcap is for: beyond them building the model only hangs or
+    # exhausts memory before the first step, instead of a one-line refusal
+    layers: int = option(2, "Transformer layers.", lo=1, hi=1024)
+    heads: int = option(2, "Attention heads.", lo=1, hi=4096)
+    d_model: int = option(64, "Model width.", lo=1, hi=65536)
     arch: str = option(DEFAULT_ARCH, arch_help(), choices=ARCHS.keys())
     kv_heads: int | None = option(None, f"Key/value heads, grouped-query attention (default: {kv_heads_help()}).",
                                   lo=1)
-    mlp_ratio: int = option(4, "MLP width / d_model: 4 standard, 1 the paper's 1/4 MLP, 0 no MLP.", lo=0)
-    experts: int = option(0, "Mixture of experts: experts per layer (0: dense MLP; the paper: 32).", lo=0)
+    mlp_ratio: int = option(4, "MLP width / d_model: 4 standard, 1 the paper's 1/4 MLP, 0 no MLP.", lo=0, hi=64)
+    experts: int = option(0, "Mixture of experts: experts per layer (0: dense MLP; the paper: 32).", lo=0, hi=1024)
     top_k: int = option(1, "Experts per token.", lo=1)
     capacity_factor: float = option(1.25, "Expert capacity in training, as a multiple of an even share.",
                                     lo=0, lo_open=True)

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from kcap.errors import KcapError
+from kcap.outdir import holding
 
 
 def figure_formats() -> list[str]:
@@ -29,6 +30,10 @@ def output_path(path: Path | str, option: str = "--out") -> Path:
         raise KcapError(f"{option} {path} is a directory; give a file name in it")
     if not path.parent.is_dir():
         raise KcapError(f"{option} {path}: directory {path.parent} does not exist")
+    if path.exists():  # a figure or fit file may sit in a run directory, but never replace one of its files
+        h = holding(path.parent)
+        if h.kind in ("dataset", "run", "hf"):
+            raise KcapError(f"{option} {path} is a file of {h.what}; choose another name")
     return path
 
 

@@ -55,15 +55,21 @@ def _status(r: dict) -> str:
     return r["status"]
 
 
+def _opt(v, fmt: str | None) -> str:
+    """A number of a store row for a table cell ("" if absent or not a number); ``fmt`` None: a count."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return ""
+    return _count(v) if fmt is None else fmt.format(v)
+
+
 def runs_table(rows: list[dict], path: Path) -> None:
     t = Table(title=f"runs in {path}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     for col in ("id", "data", "N", "exp", "model", "params", "bits", "bits/P", "status"):
         t.add_column(col, no_wrap=True, justify="right" if col in ("N", "exp", "params", "bits", "bits/P") else "left")
-    for r in rows:
-        t.add_row(r["id"][:8], r["dataset"] or "", f"{r['people']:,}", str(r["exposures"]),
+    for r in rows:  # a broken row (flagged by the store) still gets its line, with blanks where it has holes
+        t.add_row(str(r["id"])[:8], r["dataset"] or "", _opt(r["people"], "{:,}"), _opt(r["exposures"], "{}"),
                   ("" if r["arch"] == "gpt2" else f"{r['arch']} ") + f"{r['layers']}×{r['d_model']}×{r['heads']}",
-                  _count(r["params"]),
-                  _count(r["bits"]) if r["bits"] is not None else "",
-                  f"{r['bits_per_param']:.3f}" if r["bits_per_param"] is not None else "", _status(r))
+                  _count(r["params"]) if isinstance(r["params"], (int, float)) else "",
+                  _opt(r["bits"], None), _opt(r["bits_per_param"], "{:.3f}"), _status(r))
     console.print(t)
     console.print("full ids and run directories: kcap runs --json")

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from kcap.errors import KcapError
-from kcap.store.workspace import store_path
+from kcap.outdir import LOCK, busy, holding
+from kcap.store.workspace import store_path, workspace_label
 
 T = TypeVar("T")
 
@@ -94,6 +95,7 @@ CREATE TABLE IF NOT EXISTS quantized ( -- measurements after quantizing a run's 
     PRIMARY KEY (run_id, method)
 );
 """]
+_STATUS_FIELDS = ("id", "status", "reason", "run_dir", "attempts", "pid", "host", "updated")
 _POINT_COLUMNS = ("step", "tokens", "exposures", "flops", "flops_6nd", "loss", "heldout_loss", "bits")
 
 
@@ -150,6 +152,8 @@ class RunStatus:
             return False
         if self.host != socket.gethostname():
             return None
+        if (Path(self.run_dir) / LOCK).is_file():  # a trainer holds its run directory's lock while it lives
+            return busy(Path(self.run_dir)) is not None  # (a recycled pid cannot fool this)
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -164,6 +168,24 @@ class RunStatus:
         return self.status == "interrupted" or (self.status == "running" and self.alive is False)
 
 
+def usable(rows: list[dict], use: str) -> list[dict]:
+    """``rows`` from ``RunStore.runs``, refused in one line if the store cannot vouch for one
+    (``use``: what would have used it), rather than computing with its holes."""
+    bad = next((r for r in rows if r.get("problem")), None)
+    if bad is not None:
+        raise KcapError(f"run {bad['id']}: {bad['problem']}; {use} cannot use it")
+    return rows
+
+
+def _effective(row: dict) -> dict:
+    """A row as it stands now: marked running by a process on this host that is gone (SIGKILL,
+    power loss), it is interrupted, not running forever. Read only: the row is not rewritten."""
+    if row["status"] == "running" and RunStatus(**{k: row[k] for k in _STATUS_FIELDS}).alive is False:
+        row = {**row, "status": "interrupted",
+               "reason": row.get("reason") or f"interrupted: its process ({row['pid']} on {row['host']}) is gone"}
+    return row
+
+
 def _shape(model: dict) -> tuple[int | None, int | None, int | None]:
     """Layers, heads and width of a run's model section (ours, or a Hugging Face config)."""
     hf = model.get("hf_config", {})
@@ -174,14 +196,22 @@ def _shape(model: dict) -> tuple[int | None, int | None, int | None]:
 class RunStore:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        where = f"run store {self.path}" + ("" if path else f" ({workspace_label()})")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise KcapError(f"{where}: {self.path.parent} is a file, not a directory") from None
+        except OSError as e:
+            raise KcapError(f"{where}: cannot create {self.path.parent} ({e.strerror or e})") from None
+        if self.path.is_dir():
+            raise KcapError(f"{where} is a directory, not a SQLite file")
         try:
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
             self._retry(lambda: self.conn.execute("PRAGMA journal_mode=WAL"))
             self._retry(self._migrate)
-        except sqlite3.DatabaseError as e:
-            raise KcapError(f"run store {self.path} is unreadable: {e}") from None
+        except sqlite3.DatabaseError as e:  # not a database, unwritable place, read-only file
+            raise KcapError(f"{where} cannot be used: {e}") from None
 
     def _migrate(self) -> None:
         if self.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
@@ -265,6 +295,18 @@ class RunStore:
                  config["params"]["total"], json.dumps(config), os.getpid(), socket.gethostname()))
         self._write(write)
 
+    def retire(self, run_id: str, run_dir: Path) -> None:
+        """Forget a run whose directory is given to another run (``kcap train --overwrite``): its
+        row, curve and measurements go with its weights. Only if the row names that directory: the
+        same config trained elsewhere keeps its row."""
+        def write(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT run_dir FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or row["run_dir"] != str(Path(run_dir).resolve()):
+                return
+            for table, key in (("points", "run_id"), ("quantized", "run_id"), ("runs", "id")):
+                conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
+        self._write(write)
+
     def heartbeat(self, run_id: str) -> None:
         """Note that a running run is still making progress (called at each checkpoint)."""
         self._write(lambda c: c.execute("UPDATE runs SET updated=? WHERE id=?", (time.time(), run_id)))
@@ -285,12 +327,12 @@ class RunStore:
         """Where a run stands, or None if the store has never seen it."""
         r = self.conn.execute("SELECT id, status, reason, run_dir, attempts, pid, host, updated FROM runs WHERE id=?",
                               (run_id,)).fetchone()
-        return RunStatus(**dict(r)) if r else None
+        return RunStatus(**_effective(dict(r))) if r else None
 
     def statuses(self) -> dict[str, RunStatus]:
         """Every run's status, by id (one query, for sweep progress views)."""
         rows = self.conn.execute("SELECT id, status, reason, run_dir, attempts, pid, host, updated FROM runs")
-        return {r["id"]: RunStatus(**dict(r)) for r in rows}
+        return {r["id"]: RunStatus(**_effective(dict(r))) for r in rows}
 
     def record_trained(self, run_id: str, run_dir: Path, config: dict, metrics: dict,
                        points: list[dict] = ()) -> None:
@@ -316,20 +358,48 @@ class RunStore:
                  config["params"]["total"], json.dumps(config), json.dumps(metrics)))
         self._write(write)
 
-    def record_results(self, run_id: str, results: dict) -> None:
-        cur = self._write(lambda c: c.execute(
-            """UPDATE runs SET status='measured', updated=?, bits=?, bits_max=?, bits_per_param=?,
-                   results=? WHERE id=?""",
-            (time.time(), results["bits"], results["bits_max"], results["bits_per_param"],
-             json.dumps(results), run_id)))
-        if cur.rowcount == 0:
+    def _check_measurable(self, conn: sqlite3.Connection, run_id: str, weights_sha256: str | None) -> sqlite3.Row:
+        """Refuse a measurement the row cannot own: a run not in the store, not finished, or whose
+        weights (by checksum) are not the ones trained for it (a copy trained elsewhere, replaced)."""
+        row = conn.execute("SELECT status, run_dir, metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
             raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+        if row["status"] not in FINISHED:
+            raise KcapError(f"run {run_id} is {row['status']} in the store (in {row['run_dir']}); "
+                            "measure it once its training has finished")
+        try:
+            recorded = (json.loads(row["metrics"] or "{}") or {}).get("weights_sha256")
+        except (ValueError, AttributeError):
+            recorded = None
+        if weights_sha256 and recorded and weights_sha256 != recorded:
+            raise KcapError(f"these weights are not those of run {run_id} in the store (trained in "
+                            f"{row['run_dir']}); measure that directory")
+        return row
 
-    def record_quantized(self, run_id: str, method: str, results: dict) -> None:
+    def check_measurable(self, run_id: str, weights_sha256: str | None = None) -> None:
+        """``record_results``'s refusals, before the work of measuring (read only)."""
+        self._check_measurable(self.conn, run_id, weights_sha256)
+
+    def record_results(self, run_id: str, results: dict, weights_sha256: str | None = None,
+                       run_dir: Path | None = None) -> None:
+        """Store a run's measurement; ``weights_sha256``: of the weights measured, checked against
+        the ones its training recorded. ``run_dir``: where they were measured; the row follows it
+        when the directory it names no longer holds the run (the run directory was moved)."""
+        def write(conn: sqlite3.Connection) -> None:
+            row = self._check_measurable(conn, run_id, weights_sha256)
+            if run_dir is not None and holding(Path(row["run_dir"])).run_id != run_id:
+                conn.execute("UPDATE runs SET run_dir=? WHERE id=?", (str(Path(run_dir).resolve()), run_id))
+            conn.execute(
+                """UPDATE runs SET status='measured', updated=?, bits=?, bits_max=?, bits_per_param=?,
+                       results=? WHERE id=?""",
+                (time.time(), results["bits"], results["bits_max"], results["bits_per_param"],
+                 json.dumps(results), run_id))
+        self._write(write)
+
+    def record_quantized(self, run_id: str, method: str, results: dict, weights_sha256: str | None = None) -> None:
         """Store a measurement of the run's quantized weights beside the full-precision one."""
         def write(conn: sqlite3.Connection) -> None:
-            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-                raise KcapError(f"run {run_id} is not in the store {self.path}; train it first")
+            self._check_measurable(conn, run_id, weights_sha256)
             conn.execute(
                 """INSERT INTO quantized (run_id, method, updated, bits, bits_per_param, results)
                    VALUES (?, ?, ?, ?, ?, ?)
@@ -350,6 +420,9 @@ class RunStore:
         return [dict(r) for r in rows]
 
     def runs(self, ids: list[str] | None = None, measured_only: bool = False) -> list[dict]:
+        """Rows of the runs table, as dicts with config, metrics and results decoded; a running
+        run whose process is gone reads as interrupted. A row the store cannot vouch for (a JSON
+        column that does not decode, a missing count) gets ``problem`` set and no results."""
         sql, args = "SELECT * FROM runs", []
         clauses = []
         if ids is not None:
@@ -361,9 +434,17 @@ class RunStore:
             sql += " WHERE " + " AND ".join(clauses)
         rows = []
         for r in self.conn.execute(sql + " ORDER BY created", args):
-            row = dict(r)
+            row = _effective(dict(r))
+            row["problem"] = None
             for k in ("config", "metrics", "results"):
-                row[k] = json.loads(row[k]) if row[k] else None
+                try:
+                    row[k] = json.loads(row[k]) if row[k] else None
+                except (ValueError, TypeError):
+                    row[k], row["problem"] = None, f"its {k} in the store is corrupted (not JSON)"
+            if row["problem"] is None and (row["params"] is None or row["config"] is None):
+                row["problem"] = "its row in the store is incomplete (no params or config)"
+            if row["problem"] and row["status"] == "measured":  # a number nobody can vouch for
+                row["results"] = row["bits"] = row["bits_per_param"] = None
             row["quantized"] = {q["method"]: {"bits": q["bits"], "bits_per_param": q["bits_per_param"]}
                                 for q in self.conn.execute("SELECT method, bits, bits_per_param FROM quantized "
                                                            "WHERE run_id = ? ORDER BY method", (row["id"],))}

@@ -57,15 +57,20 @@ def read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise KcapError(f"{path.parent} is not a finished run: {path.name} is missing ({what})")
     try:
-        return json.loads(path.read_text())
+        d = json.loads(path.read_bytes())
+    except OSError as e:
+        raise KcapError(f"cannot read {path}: {e.strerror or e}") from None
     except ValueError as e:  # bad JSON, or bytes that are not even text
         raise KcapError(f"{path} is corrupted: {' '.join(str(e).split())[:200]}") from None
+    if not isinstance(d, dict):
+        raise KcapError(f"{path} is corrupted: it holds a JSON {type(d).__name__}, not an object")
+    return d
 
 
 def read_config(run: Path) -> dict:
     run = Path(run)
     if not run.is_dir():
-        raise KcapError(f"run directory {run} does not exist")
+        raise KcapError(f"run directory {run} {'is a file' if run.exists() else 'does not exist'}")
     return read_json(run / CONFIG, "run config")
 
 
@@ -93,7 +98,7 @@ def check_run(run: Path, verify: bool = True) -> dict:
     With ``verify`` the weights' SHA-256 is compared with the one recorded when training ended."""
     run = Path(run)
     config = read_config(run)
-    if not isinstance(config, dict) or not all(k in config for k in ("id", "data", "model", "train")):
+    if not all(k in config for k in ("id", "data", "model", "train")):
         raise KcapError(f"{run / CONFIG} is corrupted: id, data, model or train is missing")
     try:
         rid = run_id(config)
@@ -106,7 +111,7 @@ def check_run(run: Path, verify: bool = True) -> dict:
     if not weights.is_file():
         raise KcapError(f"{run} has no trained weights ({WEIGHTS}); did training finish?")
     check_safetensors(weights)
-    expected = summary.get("weights_sha256") if isinstance(summary, dict) else None
+    expected = summary.get("weights_sha256")
     if verify and expected and file_sha256(weights) != expected:
         raise KcapError(f"{weights} is corrupted: its checksum differs from the one recorded at the end of training")
     return config

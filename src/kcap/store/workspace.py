@@ -12,3 +12,9 @@ def workspace_dir() -> Path:
 
 def store_path() -> Path:
     return workspace_dir() / "store.sqlite"
+
+
+def workspace_label() -> str:
+    """Where the workspace came from, for messages: ``KCAP_WORKSPACE=...`` or the default."""
+    env = os.environ.get("KCAP_WORKSPACE")
+    return f"KCAP_WORKSPACE={env}" if env is not None else f"the default workspace {workspace_dir()}"

@@ -32,9 +32,10 @@ STATES = ("done", "running", "failed", "interrupted", "pending")
 
 def _read(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        d = json.loads(path.read_bytes())
+    except (OSError, ValueError):  # absent, unreadable, not JSON, not even text: no marker
         return None
+    return d if isinstance(d, dict) else None
 
 
 def _alive(marker: dict) -> bool:

@@ -117,7 +117,7 @@ SCHEMA: dict[str, Any] = {
         "enabled": Leaf(bool, axis=False),
         "quantize": Leaf(str, choices=QUANTIZE),  # a list: measure each variant of the same weights
     },
-    "seeds": _int(0),
+    "seeds": _int(0, 2**63 - 1),  # torch seeds with a signed 64-bit integer
 }
 
 
@@ -210,10 +210,32 @@ def check(value, schema, path: str = ""):
     return _check_scalar(value, leaf, path)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (a repeated section too):
+    plain YAML lets the last one win silently, and a sweep would run what the reader did not see."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *base`` may be overridden, by design
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in first:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {_show(key)} (first given at line {first[key]})",
+                            key_node.start_mark)
+                    first[key] = key_node.start_mark.line + 1
+                except TypeError:  # an unhashable key: the base loader reports it
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_spec_text(text: str, source: str = "spec") -> dict:
     """Parse and validate a spec's YAML text; returns the validated tree (defaults not filled)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: as safe as safe_load
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

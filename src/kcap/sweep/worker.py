@@ -76,9 +76,12 @@ def run_group(run_dicts: list[dict], workspace: str, threads: int | None = None,
         ledger.record_failed(run, reason)
         return {"key": run.key, "state": "failed", "reason": reason, "wall_s": time.perf_counter() - t0}
 
+    # a run trained before (its measurement failed, or was cut short) is only measured, as in run_one:
+    # training it again would replace finished weights, which train_many refuses
+    todo = [r for r in runs if not ledger.trained(r)]
     try:
         trained = train_many([RunRequest(r.dataset_dir, ModelSpec(**model_kwargs(r.model)),
-                                         TrainConfig.from_dict(r.train), r.run_dir) for r in runs], progress=False)
+                                         TrainConfig.from_dict(r.train), r.run_dir) for r in todo], progress=False)
     except KeyboardInterrupt:
         for run in runs:
             ledger.clear_running(run)
@@ -86,10 +89,12 @@ def run_group(run_dicts: list[dict], workspace: str, threads: int | None = None,
     except BaseException as e:  # the whole batch failed: every run in it did
         reason = failure_reason(e)
         return [failed(run, reason) for run in runs]
+    outs = {r.key: out for r, out in zip(todo, trained, strict=True)}
     results = []
-    for run, out in zip(runs, trained, strict=True):
-        if "error" in out:  # this model diverged; the others went on
-            results.append(failed(run, f"nan: {out['error']}"))
+    for run in runs:
+        error = outs.get(run.key, {}).get("error")
+        if error:  # this model diverged; the others went on
+            results.append(failed(run, f"nan: {error}"))
             continue
         try:
             _measure(run)

@@ -38,13 +38,14 @@ from torch.func import functional_call, stack_module_state
 from kcap.errors import KcapError
 from kcap.model.spec import ModelSpec
 from kcap.store.db import RunStore
+from kcap.train.claim import claim, decide
 from kcap.train.config import TrainConfig
 from kcap.train.failure import TrainingDiverged
 from kcap.train.plan import RunPlan, plan_run
 from kcap.train.precision import autocast, resolve_precision
 from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
-from kcap.train.runlog import RunLog, open_run_dir
+from kcap.train.runlog import RunLog
 from kcap.train.schedule import lr_at
 
 # Training settings that must agree for runs to share one computation; everything else in
@@ -158,13 +159,15 @@ def train_many(requests: list[RunRequest], progress: bool = True, record: bool =
     plans = [plan_run(r.data, r.spec, r.cfg) for r in requests]
     _check_batchable(requests, plans)
     device, cfg = plans[0].device, plans[0].cfg
+    for r, plan in zip(requests, plans):  # every directory is checked before any is written
+        decide(Path(r.out), plan, "never", overwrite=False)
     with ExitStack() as cleanup:
-        for r, plan in zip(requests, plans):
-            open_run_dir(Path(r.out), plan.config, fresh=True)
-        models = [plan.model.to(device) for plan in plans]  # each initialized as ``train`` initializes it
-        do_step = BatchedStep(models, cfg, [plan.cfg.wd for plan in plans], device)
         # the store follows the runs as it follows single ones: running, then trained or failed
         store = cleanup.enter_context(RunStore()) if record else None
+        for r, plan in zip(requests, plans):  # each directory locked and given its config, as ``train`` does
+            cleanup.enter_context(claim(Path(r.out), plan, "never", False, store))
+        models = [plan.model.to(device) for plan in plans]  # each initialized as ``train`` initializes it
+        do_step = BatchedStep(models, cfg, [plan.cfg.wd for plan in plans], device)
         logs = []
         for r, plan in zip(requests, plans):
             logs.append(RunLog(plan, r.out, device, store=store))

@@ -29,6 +29,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from kcap.atomic import as_umask_allows
+
 FORMAT = "kcap-checkpoint-1"
 DIR = "checkpoints"
 _NAME = re.compile(r"^step-(\d{9})\.safetensors$")
@@ -133,6 +135,7 @@ def save_checkpoint(run: Path, run_id: str, step: int, model: torch.nn.Module, o
     path = d / f"step-{step:09d}.safetensors"
     tmp = d / f".{path.name}.{os.getpid()}.tmp"
     save_file(tensors, str(tmp), metadata=metadata)
+    as_umask_allows(tmp)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())  # the bytes are on disk before the name points at them
     os.replace(tmp, path)

@@ -38,7 +38,10 @@ class TrainConfig:
     """How a model is trained. Every field is an option of ``kcap train`` and a ``train`` key of a
     sweep spec (but ``seed``: a spec lists ``seeds``), declared here once (kcap/options.py)."""
 
-    exposures: int = option(100, "Exposures of every person: times each biography appears in the stream.", lo=1)
+    # the paper goes to 1000; planning counts every round's tokens, so a number past any experiment
+    # would only hang the command
+    exposures: int = option(100, "Exposures of every person: times each biography appears in the stream.", lo=1,
+                            hi=100_000)
     lr: float | None = option(None, "Peak learning rate (default: the paper's for N).", lo=0, lo_open=True)
     wd: float | None = option(None, "AdamW weight decay, on matrices and embeddings, not on biases or norms "
                                     "(default: the paper's for N).", lo=0)
@@ -53,7 +56,9 @@ class TrainConfig:
     beta2: float = option(0.98, "AdamW beta2.", lo=0, hi=1, hi_open=True)
     eps: float = option(1e-6, "AdamW epsilon.", lo=0, lo_open=True)
     grad_clip: float = option(1.0, "Clip the global gradient norm to this value (0: no clipping).", lo=0)
-    seed: int = option(0, "Seed for weight init and data order (with the dataset's own seed).", lo=0, sweep=False)
+    # torch seeds with a signed 64-bit integer
+    seed: int = option(0, "Seed for weight init and data order (with the dataset's own seed).", lo=0, hi=2**63 - 1,
+                       sweep=False)
     device: str = option("auto", "auto (CUDA if present), cpu, cuda, cuda:N.", axis=False)
     compile: str = option("auto", "torch.compile: auto (CUDA only), on, off, graphs (+ CUDA graphs).",
                           choices=COMPILE_MODES, axis=False)

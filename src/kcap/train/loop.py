@@ -27,15 +27,15 @@ import torch
 
 from kcap.errors import KcapError
 from kcap.model.spec import ModelSpec
-from kcap.store import rundir
 from kcap.store.db import RunStore
 from kcap.train import checkpoint, ddp
+from kcap.train.claim import claim, decide, finished_summary
 from kcap.train.compile import compile_model
 from kcap.train.config import TrainConfig
 from kcap.train.plan import RunPlan, plan_run
 from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
-from kcap.train.runlog import Probe, RunLog, open_run_dir
+from kcap.train.runlog import Probe, RunLog
 from kcap.train.schedule import lr_at
 from kcap.train.step import make_optimizer, make_step
 from kcap.train.tensorboard import TensorBoardLog
@@ -46,7 +46,7 @@ RESUME = ("never", "auto")
 
 def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bool = True,
           record: bool = True, dry_run: bool = False, probe: Probe | None = None, resume: str = "never",
-          checkpoint_every: int | None = None, tensorboard: bool = False) -> dict:
+          checkpoint_every: int | None = None, tensorboard: bool = False, overwrite: bool = False) -> dict:
     """Train one model on a dataset (bioS, bioD, random strings) for exactly ``cfg.exposures``
     exposures of every person (or sequence); return a summary.
 
@@ -56,7 +56,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
 
     ``resume="auto"``: if ``out`` holds this very run (same id), finished, return its summary
     without training; unfinished, continue from its newest valid checkpoint (bit-identical to an
-    uninterrupted run on CPU); a different run there is refused. ``"never"`` starts afresh.
+    uninterrupted run on CPU); a different run there is refused. ``"never"`` starts afresh, and
+    refuses a finished run or another run in ``out`` unless ``overwrite`` (train/claim.py).
     ``checkpoint_every``: steps between checkpoints (None: about 20 per run; 0: none). Neither
     changes the run's id: they change how it is computed, not what."""
     if resume not in RESUME:
@@ -66,23 +67,25 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     if dry_run:
         return plan.config
     out = Path(out)
-    if resume == "auto" and (done := _finished_here(out, plan)) is not None:
-        return done
     with ExitStack() as cleanup:
+        store = cleanup.enter_context(RunStore()) if record and dist.main else None
+        if dist.main:  # the process that writes holds the directory's lock until training ends
+            action = cleanup.enter_context(claim(out, plan, resume, overwrite, store))
+        else:
+            action = decide(out, plan, resume, overwrite)
+        if action == "done":
+            return {"id": plan.id, "run_dir": str(out), **finished_summary(out, plan.id), "already_finished": True}
         if dist.enabled:
             device = ddp.setup(dist, plan.device)
             cleanup.callback(ddp.teardown)
         else:
             device = plan.device
-        if dist.main:
-            open_run_dir(out, plan.config, fresh=resume == "never")
         model = plan.model.to(device)
         optimizer = make_optimizer(model, plan.cfg, device)
-        start, state = _resume_point(out, plan, model, optimizer, resume == "auto", dist)
+        start, state = _resume_point(out, plan, model, optimizer, action == "resume", dist)
         do_step = _make_step(model, optimizer, plan.cfg, device, dist)
         if start and state.get("grad_scaler"):  # fp16's loss scale is part of the training state
             do_step.scaler.load_state_dict(state["grad_scaler"])
-        store = cleanup.enter_context(RunStore()) if record and dist.main else None
         tb = None
         if tensorboard and dist.main:  # on resume, events past the resumed step are dropped
             tb = cleanup.enter_context(TensorBoardLog(out, purge_step=start + 1 if start else None))
@@ -166,40 +169,5 @@ def _checkpointer(out: Path, plan: RunPlan, model: torch.nn.Module, optimizer: t
     return save
 
 
-def _finished_here(out: Path, plan: RunPlan) -> dict | None:
-    """``--resume auto``: what ``train`` returns if ``out`` holds this run finished; None if it
-    holds nothing or this run unfinished. A different run there is refused."""
-    if not (out / rundir.CONFIG).is_file():
-        return None
-    old = rundir.read_config(out)
-    if old.get("id") != plan.id:
-        diff = _config_diff(old, plan.config)
-        raise KcapError(f"--resume auto: {out} holds run {old.get('id')}, whose config differs in "
-                        f"{', '.join(diff[:5]) or 'its id'}; use another --out, or --resume never to overwrite")
-    done = _finished(out, plan.id)
-    return None if done is None else {"id": plan.id, "run_dir": str(out), **done, "already_finished": True}
-
-
 def _warn(msg: str) -> None:
     print(f"kcap: warning: {msg}", file=sys.stderr)
-
-
-def _config_diff(old: dict, new: dict) -> list[str]:
-    """The fields (e.g. ``train.lr``) in which two run configs differ, for a one-line refusal."""
-    diff = []
-    for part in ("data", "model", "train"):
-        a, b = old.get(part) or {}, new.get(part) or {}
-        diff += [f"{part}.{k}" for k in sorted(set(a) | set(b)) if k != "path" and a.get(k) != b.get(k)]
-    return diff
-
-
-def _finished(out: Path, rid: str) -> dict | None:
-    """The summary of an intact finished run ``rid`` in ``out``, else None."""
-    if not (out / rundir.SUMMARY).is_file():
-        return None
-    try:
-        config = rundir.check_run(out, verify=True)
-    except KcapError as e:
-        _warn(f"{e}; training it again")
-        return None
-    return rundir.read_json(out / rundir.SUMMARY, "training summary") if config["id"] == rid else None

@@ -1,6 +1,6 @@
 """What a run leaves behind, the same for a single run (``train``) and each model of a batch (``train_many``):
 
-    RUN/config.json        before the first step (``open_run_dir``), so a crash is identifiable
+    RUN/config.json        before the first step (``train/claim.py``), so a crash is identifiable
     RUN/metrics.jsonl      one record per logged step (``RunLog.record``), checked for divergence
     RUN/model.safetensors  and RUN/summary.json at the end (``RunLog.finish``)
     the store row          running, then trained, or failed with its reason (``RunLog.failed``)
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_model
 
-from kcap.atomic import file_sha256, make_dir, write_bytes
+from kcap.atomic import as_umask_allows, file_sha256, write_bytes
 from kcap.device import device_name
 from kcap.model.flops import peak_flops
 from kcap.store import rundir
@@ -31,14 +31,6 @@ from kcap.train.precision import autocast, resolve_precision
 from kcap.train.tensorboard import TensorBoardLog
 
 Probe = Callable[[torch.nn.Module], dict]
-
-
-def open_run_dir(out: Path, config: dict, fresh: bool) -> None:
-    """Create the run directory and write its config; ``fresh``: drop checkpoints found there."""
-    make_dir(out)
-    if fresh:  # checkpoints of an earlier run in this directory are not ours to resume
-        checkpoint.remove_checkpoints(out)
-    rundir.write_json(out / rundir.CONFIG, config)
 
 
 @torch.no_grad()
@@ -165,6 +157,7 @@ class RunLog:
         weights = self.out / rundir.WEIGHTS
         tmp = self.out / f".{rundir.WEIGHTS}.tmp"
         save_model(model.to("cpu"), str(tmp))
+        as_umask_allows(tmp)
         os.replace(tmp, weights)
         summary["weights_sha256"] = file_sha256(weights)
         rundir.write_json(self.out / rundir.SUMMARY, summary)

@@ -28,10 +28,10 @@ class BioD(DatasetKind):
     def check(self, data: dict) -> None:
         self._spec(data)
 
-    def write(self, out: Path, data: dict) -> dict:
+    def write(self, out: Path, data: dict, overwrite: bool = False) -> dict:
         from kcap.kinds.biod.data import write_biod
 
-        return write_biod(out, self._spec(data), data["seed"], data["variant"])
+        return write_biod(out, self._spec(data), data["seed"], data["variant"], overwrite=overwrite)
 
     def load(self, path: Path, verify: bool = True) -> Any:
         from kcap.kinds.biod.data import load_biod

@@ -154,10 +154,11 @@ class BioDDataset:
         return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
-def write_biod(out: Path, spec: BioDParams, seed: int, variant: str = "multi") -> dict:
-    """Generate a bioD population and write its dataset directory; returns dataset.json's content."""
+def write_biod(out: Path, spec: BioDParams, seed: int, variant: str = "multi", overwrite: bool = False) -> dict:
+    """Generate a bioD population and write its dataset directory; returns dataset.json's content.
+    ``overwrite``: replace a dataset already in ``out`` (otherwise refused)."""
     check_variant(variant)
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     names, values, diversity = generate_biod(spec, seed)
     make_dir(out)
     pools = load_pools()

@@ -26,11 +26,11 @@ class BioS(DatasetKind):
 
         return data_bios
 
-    def write(self, out: Path, data: dict) -> dict:
+    def write(self, out: Path, data: dict, overwrite: bool = False) -> dict:
         from kcap.kinds.bios.data import write_bios
 
         junk = {_JUNK_ARGS[k]: v for k, v in data.get("junk", {}).items()}
-        return write_bios(out, data["people"], data["seed"], data["variant"], **junk)
+        return write_bios(out, data["people"], data["seed"], data["variant"], overwrite=overwrite, **junk)
 
     def load(self, path: Path, verify: bool = True) -> Any:
         from kcap.kinds.bios.data import load_bios

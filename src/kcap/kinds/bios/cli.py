@@ -16,12 +16,13 @@ def data_bios(
     junk_fraction: Annotated[float, typer.Option(help="Share F of training tokens that are junk biographies (the paper: 0.875).")] = 0.0,
     junk_people: Annotated[int | None, typer.Option(help="Junk from a fixed population of M people (1000: the paper's repetitive junk); default: fresh people for every junk biography.")] = None,
     domain_token: Annotated[bool, typer.Option("--domain-token", help="Prepend a special domain token to every useful biography (the paper's remedy for junk).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the dataset already in --out (runs trained on it will refuse the new files).")] = False,
 ) -> None:
     """Generate a bioS population (SCIENCE.md §1): people.npy, tokenizer.json, dataset.json."""
     from kcap.kinds.bios.data import write_bios
 
     meta = write_bios(out, people, seed, "simple" if simple else "multi", junk_fraction=junk_fraction,
-                      junk_people=junk_people, domain_token=domain_token)
+                      junk_people=junk_people, domain_token=domain_token, overwrite=overwrite)
     extra = ""
     if meta["junk"]:
         extra = f", junk {junk_fraction:g} of tokens ({junk_people or 'fresh'} junk people)"

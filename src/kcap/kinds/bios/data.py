@@ -109,8 +109,9 @@ class BioSDataset:
 
 
 def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_fraction: float = 0.0,
-               junk_people: int | None = None, domain_token: bool = False) -> dict:
+               junk_people: int | None = None, domain_token: bool = False, overwrite: bool = False) -> dict:
     """Generate a bioS population and write its dataset directory; returns dataset.json's content.
+    ``overwrite``: replace a dataset already in ``out`` (otherwise refused).
 
     ``junk_fraction`` F > 0 makes a share F of the training tokens junk biographies, of a fixed
     population of ``junk_people`` people stored here, or of fresh people (None). ``domain_token``
@@ -128,7 +129,7 @@ def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_f
             raise KcapError(f"--people + --junk-people exceed the {NAME_SPACE} distinct full names available")
     pools = load_pools()
     pop = generate_people(people, seed, pools)
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     make_dir(out)
     # every file is written atomically, dataset.json last: a reader sees a complete dataset or none
     files = ["people.npy", "tokenizer.json"]

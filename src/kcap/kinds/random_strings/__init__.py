@@ -30,10 +30,11 @@ class RandomStrings(DatasetKind):
 
         check_random_args(data["people"], data["random"]["length"], data["random"]["alphabet"])
 
-    def write(self, out: Path, data: dict) -> dict:
+    def write(self, out: Path, data: dict, overwrite: bool = False) -> dict:
         from kcap.kinds.random_strings.data import write_random
 
-        return write_random(out, data["people"], data["random"]["length"], data["random"]["alphabet"], data["seed"])
+        return write_random(out, data["people"], data["random"]["length"], data["random"]["alphabet"], data["seed"],
+                            overwrite=overwrite)
 
     def load(self, path: Path, verify: bool = True) -> Any:
         from kcap.kinds.random_strings.data import load_random

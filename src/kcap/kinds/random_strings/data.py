@@ -70,9 +70,11 @@ def check_random_args(sequences: int, length: int, alphabet: int) -> None:
         raise KcapError(f"--sequences x --length = {sequences * length} tokens is more than kcap holds ({MAX_TOKENS})")
 
 
-def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: int) -> dict:
+def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: int, overwrite: bool = False) -> dict:
+    """Generate N random strings and write their dataset directory; ``overwrite``: replace a
+    dataset already in ``out`` (otherwise refused). Returns dataset.json's content."""
     check_random_args(sequences, length, alphabet)
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x524E44]))  # 'RND'
     dtype = np.uint16 if alphabet <= 1 << 16 else np.uint32
     seqs = rng.integers(0, alphabet, size=(sequences, length)).astype(dtype)
