@@ -54,12 +54,9 @@ def test_knowing_nothing_scores_at_most_zero_in_every_term(example, context):
 @pytest.mark.parametrize("context", CONTEXTS)
 def test_the_perfect_memorizer_scores_exactly_bits_max(example, context):
     r = measure_model(Memorizer(len(example.vocab()), measured_docs(example)), example, PARAMS, context=context)
-    # Random strings have no name to say which string comes: a memorizer pays log2 N for each
-    # one's first symbols (distinct strings), which H = N·S·log2 V counts as data.
-    unnamed = example.n_people * np.log2(example.n_people) if example.kind == "random" else 0.0
     for term, v in r["bits_max_terms"].items():
-        assert r["bits_terms"][term] == pytest.approx(v - unnamed, rel=1e-5, abs=1e-3), term
-    assert r["bits"] == pytest.approx(r["bits_max"] - unnamed, rel=1e-6)
+        assert r["bits_terms"][term] == pytest.approx(v, rel=1e-5, abs=1e-3), term
+    assert r["fraction_stored"] == pytest.approx(1.0, rel=1e-6)
     assert r["bits_max"] == pytest.approx(example.meta["bits_max"], rel=1e-9)  # as dataset.json says
 
 

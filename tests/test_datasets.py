@@ -26,7 +26,7 @@ from kcap.kinds.bios.data import load_bios, write_bios
 from kcap.kinds.bios.junk import PROVENANCE_BIT, JunkStream
 from kcap.kinds.bios.junk_people import draw_junk_people
 from kcap.kinds.bios.stream import BioStream
-from kcap.kinds.random_strings.bits import random_bits_max
+from kcap.kinds.random_strings.bits import random_bits_max, which_string_bits
 from kcap.kinds.random_strings.data import write_random
 from kcap.knowledge.people import COL, NAME_SPACE, name_codes
 from kcap.knowledge.pools import load_pools
@@ -57,8 +57,12 @@ def test_biod_bits_max_by_hand():
 
 
 def test_random_and_junk_bits_max_by_hand(tmp_path):
-    assert random_bits_max(100, 32, 16)["total"] == 100 * 32 * 4
-    assert write_random(tmp_path / "r", 100, 32, 16, 0)["bits_max"] == 12800
+    # H = N·S·log2 V less which of the N (distinct) strings comes: N·log2 N
+    assert random_bits_max(100, 32, 16)["h_morris"] == 100 * 32 * 4
+    assert random_bits_max(100, 32, 16)["total"] == pytest.approx(12800 - 100 * math.log2(100))
+    assert write_random(tmp_path / "r", 100, 32, 16, 0)["bits_max"] == pytest.approx(12800 - 100 * math.log2(100))
+    repeats = random_bits_max(4, 1, 2, which_string_bits(np.array([[0], [0], [0], [1]])))  # c = 3, 3, 3, 1
+    assert repeats["total"] == pytest.approx(4 - 3 * math.log2(4 / 3) - math.log2(4))
     clean = write_bios(tmp_path / "c", 50, 0)
     junk = write_bios(tmp_path / "j", 50, 0, junk_fraction=0.875, domain_token=True)
     assert junk["bits_max"] == clean["bits_max"] == pytest.approx(bios_bits_max(50)["total"])
@@ -329,7 +333,12 @@ def test_random_strings_any_valid_generates_invalid_fails_in_one_line(tmp_path_f
     meta = write_random(out, n, length, v, seed)
     ds = load_dataset(out)
     assert ds.sequences.shape == (n, length) and ds.sequences.max() < v
-    assert meta["bits_max"] == pytest.approx(n * length * math.log2(v))
+    assert meta["h_morris"] == pytest.approx(n * length * math.log2(v))
+    # less which string comes: log2(N / c) for a string that occurs c times
+    _, counts = np.unique(ds.sequences, axis=0, return_counts=True)
+    which = float((counts * np.log2(n / counts)).sum())
+    assert meta["bits_max"] == pytest.approx(n * length * math.log2(v) - which, abs=1e-9)
+    assert 0 <= meta["bits_max"] <= meta["h_morris"]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -15,7 +15,7 @@ import numpy as np
 
 from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
-from kcap.kinds.random_strings.bits import random_bits_max
+from kcap.kinds.random_strings.bits import random_bits_max, which_string_bits
 from kcap.knowledge.datasets import DATASET_FORMAT, check_dataset_dir, check_out_dir, load_array, save_array
 from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer
 from kcap.options import option
@@ -84,12 +84,12 @@ def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: in
     # occur would beat log2 V knowing nothing, and the bound would count that as stored knowledge.
     tok = build_tokenizer(symbol(v) for v in range(alphabet))
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
-    bits = random_bits_max(sequences, length, alphabet)
+    bits = random_bits_max(sequences, length, alphabet, which_string_bits(seqs))
     meta = {"format": DATASET_FORMAT, "kind": "random", "variant": "plain", "sequences": sequences,
             "people": sequences, "length": length, "alphabet": alphabet, "seed": seed,
             "vocab_size": tok.get_vocab_size(), "used_tokens": len(np.unique(seqs)) + 1,  # + the separator
             "bits_max": bits["total"],
-            "bits_max_terms": {"values": bits["values"]},
+            "bits_max_terms": {"values": bits["values"]}, "h_morris": bits["h_morris"],
             "files": {n: file_sha256(out / n) for n in ("sequences.npy", "tokenizer.json")}}
     write_json(out / "dataset.json", meta)
     return meta

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from kcap.corpus.gather import Rendered
-from kcap.kinds.random_strings.bits import random_bits
+from kcap.kinds.random_strings.bits import random_bits, random_bits_max, which_string_bits
 from kcap.kinds.random_strings.data import RandomDataset
 from kcap.kinds.random_strings.stream import render_sequences, symbol_tokens
 from kcap.knowledge.tokenizer import SEPARATOR
@@ -35,6 +35,10 @@ def measure_random(model: torch.nn.Module, dataset: RandomDataset, params: dict,
         total += float(loss[:, 1:].astype(np.float64).sum())
         right += int((wrong[:, 1:] == 0).sum())
     bits = random_bits(n, S, V, total)
-    out = summary(n, params, bits, dataset.meta["bits_max"], dataset.meta["bits_max_terms"])
+    # bits_max from the strings themselves, so a dataset written before it left out which string
+    # comes (H = N·S·log2 V then) is measured by the same rule
+    bmax = random_bits_max(n, S, V, which_string_bits(dataset.sequences))
+    out = summary(n, params, bits, bmax["total"], {"values": bmax["values"]})
+    out["h_morris"] = bmax["h_morris"]
     out.update({"value_loss": total / n, "symbol_accuracy": right / (n * S)})
     return out
