@@ -47,8 +47,9 @@ def capacity_plot(rows: list[dict], out: Path, title: str | None = None, fit: di
     for i, n in enumerate(n_values):
         bmax = next(r["results"]["bits_max"] for k, r in enumerate(rows) if people[k] == n)
         ax.axhline(bmax, color=cmap(i), lw=1.0, ls="--", alpha=0.8)
-        ax.annotate(f"bits_max, {_group(n)}", (hi / 1.05, bmax), ha="right", va="bottom", fontsize=8,
-                    color=cmap(i))
+        # labels alternate above and below their line: datasets of similar bits_max stay legible
+        ax.annotate(f"bits_max, {_group(n)}", (hi / 1.05, bmax), ha="right", va="bottom" if i % 2 == 0 else "top",
+                    fontsize=8, color=cmap(i))
     # a log axis cannot show <= 0 bits (a model worse than uniform); such runs sit on the floor, marked
     positive = bits[bits > 0]
     floor = (positive.min() if len(positive) else GUIDES[-1] * lo) / 4
