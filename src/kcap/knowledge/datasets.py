@@ -18,6 +18,7 @@ import numpy as np
 from kcap import outdir
 from kcap.atomic import file_sha256, write_bytes
 from kcap.errors import KcapError
+from kcap.knowledge.tokenizer import load_tokenizer
 
 DATASET_FORMAT = 1
 VARIANTS = ("multi", "simple")  # fresh rendering every exposure, or one fixed rendering
@@ -138,3 +139,32 @@ def check_out_dir(out: Path, overwrite: bool = False) -> Path:
 def check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise KcapError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+
+
+class DatasetDir:
+    """What every kind's loaded dataset reads from its ``dataset.json`` and ``tokenizer.json``
+    (``kcap.kinds.base.Dataset``); a kind's dataset class (a frozen dataclass with ``path``,
+    ``meta`` and ``tokenizer_path``) adds its arrays and overrides what differs."""
+
+    junk = None  # bioS junk options; no other kind has junk
+    domain_token = False
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def variant(self) -> str:
+        return self.meta["variant"]
+
+    @property
+    def seed(self) -> int:
+        return self.meta["seed"]
+
+    @property
+    def n_people(self) -> int:
+        """People, or what plays their role (random strings: sequences)."""
+        return self.meta["people"]
+
+    def vocab(self) -> dict[str, int]:
+        return load_tokenizer(self.tokenizer_path).get_vocab()

@@ -26,6 +26,7 @@ from kcap.errors import KcapError
 from kcap.kinds.biod.bits import biod_bits_max
 from kcap.knowledge.datasets import (
     DATASET_FORMAT,
+    DatasetDir,
     check_dataset_dir,
     check_out_dir,
     check_variant,
@@ -34,7 +35,7 @@ from kcap.knowledge.datasets import (
 )
 from kcap.knowledge.people import NAME_SPACE, generate_people, name_words
 from kcap.knowledge.pools import load_pools
-from kcap.knowledge.tokenizer import SEPARATOR, build_tokenizer, load_tokenizer, split_words
+from kcap.knowledge.tokenizer import SEPARATOR, build_tokenizer, split_words
 from kcap.options import option
 
 MAX_ALPHABET = 1 << 16
@@ -123,35 +124,17 @@ def generate_biod(spec: BioDParams, seed: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 @dataclass(frozen=True)
-class BioDDataset:
+class BioDDataset(DatasetDir):
     path: Path
     meta: dict
     people: np.ndarray  # (N, 3) names
     values: np.ndarray  # (N, K, C)
     diversity: np.ndarray  # (K, D, L)
     tokenizer_path: Path
-    kind = "bioD"
-    junk = None
-    domain_token = False
 
     @property
     def spec(self) -> BioDParams:
         return BioDParams(**self.meta["spec"])
-
-    @property
-    def variant(self) -> str:
-        return self.meta["variant"]
-
-    @property
-    def seed(self) -> int:
-        return self.meta["seed"]
-
-    @property
-    def n_people(self) -> int:
-        return self.meta["people"]
-
-    def vocab(self) -> dict[str, int]:
-        return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
 def write_biod(out: Path, spec: BioDParams, seed: int, variant: str = "multi", overwrite: bool = False) -> dict:

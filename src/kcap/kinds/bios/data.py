@@ -18,6 +18,7 @@ from kcap.kinds.bios.bits import BIOS_ATTRIBUTE_CHOICES, attribute_bits, bios_bi
 from kcap.kinds.bios.junk_people import draw_junk_people
 from kcap.knowledge.datasets import (
     DATASET_FORMAT,
+    DatasetDir,
     check_dataset_dir,
     check_out_dir,
     check_variant,
@@ -26,7 +27,7 @@ from kcap.knowledge.datasets import (
 )
 from kcap.knowledge.people import COL, FIELDS, NAME_SPACE, generate_people, name_codes, name_words
 from kcap.knowledge.pools import DAYS, MONTHS, PRONOUNS, SENTENCE_ATTRIBUTES, YEARS, Pools, load_pools
-from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR, build_tokenizer, load_tokenizer, split_words
+from kcap.knowledge.tokenizer import DOMAIN, SEPARATOR, build_tokenizer, split_words
 
 JUNK_POPULATION = 0x4A554E4B  # 'JUNK': RNG stream id of the fixed junk population
 
@@ -69,7 +70,7 @@ def all_words(pools: Pools) -> set[str]:
 
 
 @dataclass(frozen=True)
-class BioSDataset:
+class BioSDataset(DatasetDir):
     """A bioS dataset directory, loaded and checked."""
 
     path: Path
@@ -77,14 +78,6 @@ class BioSDataset:
     people: np.ndarray
     tokenizer_path: Path
     junk_people: np.ndarray | None = None  # the fixed junk population, if the dataset has one
-
-    @property
-    def kind(self) -> str:
-        return "bioS"
-
-    @property
-    def variant(self) -> str:
-        return self.meta["variant"]
 
     @property
     def junk(self) -> dict | None:
@@ -95,17 +88,6 @@ class BioSDataset:
     @property
     def domain_token(self) -> bool:
         return bool(self.meta.get("domain_token", False))
-
-    @property
-    def seed(self) -> int:
-        return self.meta["seed"]
-
-    @property
-    def n_people(self) -> int:
-        return self.meta["people"]
-
-    def vocab(self) -> dict[str, int]:
-        return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
 def write_bios(out: Path, people: int, seed: int, variant: str = "multi", junk_fraction: float = 0.0,

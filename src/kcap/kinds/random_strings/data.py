@@ -16,8 +16,8 @@ import numpy as np
 from kcap.atomic import file_sha256, make_dir, write_bytes, write_json
 from kcap.errors import KcapError
 from kcap.kinds.random_strings.bits import random_bits_max, which_string_bits
-from kcap.knowledge.datasets import DATASET_FORMAT, check_dataset_dir, check_out_dir, load_array, save_array
-from kcap.knowledge.tokenizer import build_tokenizer, load_tokenizer
+from kcap.knowledge.datasets import DATASET_FORMAT, DatasetDir, check_dataset_dir, check_out_dir, load_array, save_array
+from kcap.knowledge.tokenizer import build_tokenizer
 from kcap.options import option
 
 MAX_ALPHABET = 1 << 16
@@ -29,27 +29,14 @@ def symbol(v: int) -> str:
 
 
 @dataclass(frozen=True)
-class RandomDataset:
+class RandomDataset(DatasetDir):
+    """Sequences play the role of people (paper defaults by N, exposures per sequence)."""
+
     path: Path
     meta: dict
     sequences: np.ndarray  # (N, S)
     tokenizer_path: Path
-    kind = "random"
-    junk = None
-    domain_token = False
     variant = "plain"
-
-    @property
-    def seed(self) -> int:
-        return self.meta["seed"]
-
-    @property
-    def n_people(self) -> int:
-        """Sequences play the role of people (paper defaults by N, exposures per sequence)."""
-        return self.meta["sequences"]
-
-    def vocab(self) -> dict[str, int]:
-        return load_tokenizer(self.tokenizer_path).get_vocab()
 
 
 @dataclass(frozen=True)
