@@ -11,6 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kcap.errors import KcapError
 from kcap.kinds import KINDS, get_kind, load_dataset
 from kcap.kinds.biod.data import BioDParams, write_biod
 from kcap.kinds.bios.data import write_bios
@@ -68,7 +69,11 @@ GRID = settings(max_examples=12, deadline=None, suppress_health_check=[HealthChe
 def test_random_strings_knowing_nothing_on_a_grid(tmp_path_factory, n, s, v):
     """Including alphabets far larger than the N·S symbols that occur (once +46% of bits_max)."""
     out = tmp_path_factory.mktemp("r")
-    write_random(out, n, s, v, 0)
+    try:
+        write_random(out, n, s, v, 0)
+    except KcapError as e:  # e.g. two strings of one bit: nothing to know but their order
+        assert "hold no knowledge" in str(e) and n * s * np.log2(v) <= n * np.log2(n) + 1e-9
+        return
     ds = load_dataset(out)
     _terms_at_most_zero(measure_model(Uniform(len(ds.vocab())), ds, PARAMS))
 

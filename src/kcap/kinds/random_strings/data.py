@@ -65,13 +65,16 @@ def write_random(out: Path, sequences: int, length: int, alphabet: int, seed: in
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x524E44]))  # 'RND'
     dtype = np.uint16 if alphabet <= 1 << 16 else np.uint32
     seqs = rng.integers(0, alphabet, size=(sequences, length)).astype(dtype)
+    bits = random_bits_max(sequences, length, alphabet, which_string_bits(seqs))
+    if bits["total"] <= 1e-9:  # checked before anything is written
+        raise KcapError(f"--sequences {sequences} strings of --length {length} over --alphabet {alphabet} hold no "
+                        "knowledge beyond their order (bits_max 0): use longer strings or a larger alphabet")
     make_dir(out)
     save_array(out / "sequences.npy", seqs)
     # The vocabulary holds the whole alphabet, used or not: a model restricted to the symbols that
     # occur would beat log2 V knowing nothing, and the bound would count that as stored knowledge.
     tok = build_tokenizer(symbol(v) for v in range(alphabet))
     write_bytes(out / "tokenizer.json", tok.to_str(pretty=True).encode())
-    bits = random_bits_max(sequences, length, alphabet, which_string_bits(seqs))
     meta = {"format": DATASET_FORMAT, "kind": "random", "variant": "plain", "sequences": sequences,
             "people": sequences, "length": length, "alphabet": alphabet, "seed": seed,
             "vocab_size": tok.get_vocab_size(), "used_tokens": len(np.unique(seqs)) + 1,  # + the separator
