@@ -61,7 +61,9 @@ def test_ddp_run_killed_then_resumed_is_bit_identical(small_bios, tmp_path):
                 "-m", "kcap.cli"]
     ref, run = tmp_path / "ref", tmp_path / "run"
     extra = ("--checkpoint-every", "3")
-    p = subprocess.run([*torchrun, *_args(small_bios, ref, *extra, exposures=4)], env=env, capture_output=True, check=False)
+    # the reference in a store of its own: one store holds a run id in one directory
+    p = subprocess.run([*torchrun, *_args(small_bios, ref, *extra, exposures=4)],
+                       env={**env, "KCAP_WORKSPACE": str(tmp_path / "ref-ws")}, capture_output=True, check=False)
     assert p.returncode == 0
     agent = subprocess.Popen([*torchrun, *_args(small_bios, run, *extra, exposures=4)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
