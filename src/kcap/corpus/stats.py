@@ -1,8 +1,8 @@
 """What a dataset holds and what its training stream will be: ``kcap data stats``.
 
-The stream figures for junk datasets come from a real pass over the training batches, with junk
-tokens tagged (``PROVENANCE_BIT``) on their way through the same windowing code the loop uses: the
-junk share and the count of windows that mix useful and junk tokens are measured, not assumed.
+Kind-specific facts come from the kind (``describe``); the stream figures from the stream itself
+(``stream_stats``): a bioS stream with junk measures its junk share and the windows that mix
+useful and junk tokens by a real pass over the training batches (kinds/bios/junk.py).
 """
 
 from __future__ import annotations
