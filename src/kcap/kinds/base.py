@@ -15,32 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 SAMPLE_PEOPLE = 20_000  # plan estimates come from the population itself up to this size, else a sample
-
-
-class Dataset(Protocol):
-    """What kcap reads of any loaded dataset (each kind's dataset class has more)."""
-
-    path: Path
-    meta: dict  # dataset.json
-    tokenizer_path: Path
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def variant(self) -> str: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def n_people(self) -> int: ...  # people, or whatever plays their role (random strings: sequences)
-    @property
-    def junk(self) -> dict | None: ...  # bioS junk options; None for every other kind
-    @property
-    def domain_token(self) -> bool: ...
-
-    def vocab(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
