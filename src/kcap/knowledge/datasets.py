@@ -143,8 +143,9 @@ def check_variant(variant: str) -> None:
 
 class DatasetDir:
     """What kcap reads of every kind's loaded dataset, from its ``dataset.json`` and
-    ``tokenizer.json``: kind, variant, seed, people, vocabulary, junk, domain token. A kind's dataset class (a frozen dataclass with ``path``,
-    ``meta`` and ``tokenizer_path``) adds its arrays and overrides what differs."""
+    ``tokenizer.json``: kind, variant, seed, people, vocabulary, junk, domain token. A kind's
+    dataset class (a frozen dataclass with ``path``, ``meta`` and ``tokenizer_path``) adds its
+    arrays and overrides what differs."""
 
     junk = None  # bioS junk options; no other kind has junk
     domain_token = False
