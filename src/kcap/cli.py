@@ -16,6 +16,7 @@ import typer
 
 from kcap.cli_data import make_data_app
 from kcap.cli_laws import fit_app, optimal
+from kcap.cli_reproduce import reproduce
 from kcap.cli_sweep import sweep_app
 from kcap.errors import KcapError
 from kcap.model.archs import export_help
@@ -33,6 +34,7 @@ app.add_typer(fit_app, name="fit")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sweep_app, name="sweep")
 app.command("optimal")(optimal)
+app.command("reproduce")(reproduce)
 
 
 MODEL_PANEL, TRAIN_PANEL = "Model (ModelSpec)", "Training (TrainConfig)"

@@ -81,6 +81,12 @@ def trained(run, store: RunStore | None = None) -> bool:
     return _in_store(run, store, measured=False)
 
 
+def store_id(run) -> str | None:
+    """The id training gave a planned run in the store (its config.json's), None before training."""
+    config = _read(run.run_dir / rundir.CONFIG)
+    return config.get("id") if config else None
+
+
 def _in_store(run, store: RunStore | None, measured: bool) -> bool:
     config = _read(run.run_dir / rundir.CONFIG)
     if config is None or "id" not in config:

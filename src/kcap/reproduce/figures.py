@@ -1,0 +1,116 @@
+"""The report's figures, in the manner of the paper: bits vs parameters (Figure 1) for the
+capacity claims, bars against the paper's values for quantization and architectures, and the junk
+ratios against exposures. Each takes a claim's outcome and returns the PNG it wrote, or None when
+the claim has no measured runs."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only
+import matplotlib.pyplot as plt  # noqa: E402
+
+from kcap.report.capacity import capacity_plot  # noqa: E402
+from kcap.report.figure import save  # noqa: E402
+from kcap.reproduce.run import Outcome  # noqa: E402
+
+
+def capacity(o: Outcome, path: Path) -> Path | None:
+    if not o.results:
+        return None
+    return capacity_plot([r.row for r in o.results], path, title=f"{o.claim.id}: {o.claim.title}")
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def parts_bars(o: Outcome, path: Path, ylabel: str) -> Path | None:
+    """One bar per part that ran (kcap, with its 90% interval) and the paper's value beside it."""
+    ran = [p for p in o.parts if p.measured is not None]
+    if not ran:
+        return None
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(ran) + 2), 4.2), dpi=120)
+    xs = range(len(ran))
+    vals = [p.measured.value if _finite(p.measured.value) else float("nan") for p in ran]
+    ax.bar([x - 0.2 for x in xs], vals, width=0.4, color="#4c72b0", label="kcap (90% interval)")
+    for x, p in zip(xs, ran):
+        if p.measured.ci and all(map(_finite, p.measured.ci)):
+            lo, hi = p.measured.ci
+            ax.plot([x - 0.2] * 2, [lo, hi], color="k", lw=1.2)
+        if not _finite(p.measured.value):
+            ax.annotate("∞", (x - 0.2, 1), ha="center", va="bottom")
+    ax.bar([x + 0.2 for x in xs], [p.paper.value for p in ran], width=0.4, color="#dd8452", label="paper")
+    ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax.set_xticks(list(xs), [p.label.replace(", ", "\n", 1) for p in ran], fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{o.claim.id}: {o.claim.title}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def quantization(o: Outcome, path: Path) -> Path | None:
+    return parts_bars(o, path, "ratio (int8 / fp32 bits; fp32 / int4 bits)")
+
+
+def architectures(o: Outcome, path: Path) -> Path | None:
+    return parts_bars(o, path, "× worse than GPT2 (GPT2 bits/param ÷ variant's)")
+
+
+def junk(o: Outcome, path: Path) -> Path | None:
+    """× worse than no junk against exposures (log-log), kcap's and the paper's, per kind of junk."""
+    ran = [p for p in o.parts if p.measured is not None]
+    if not ran:
+        return None
+    fig, ax = plt.subplots(figsize=(6.0, 4.2), dpi=120)
+    series: dict[str, list[tuple[int, object]]] = defaultdict(list)
+    for p in o.parts:
+        what, e = p.label.rsplit(", ", 1)
+        series[what].append((int(e.split()[0]), p))
+    for i, (what, pts) in enumerate(series.items()):
+        color = f"C{i}"
+        ax.plot([e for e, _ in pts], [p.paper.value for _, p in pts], ls="--", marker="x", color=color,
+                alpha=0.6, label=f"paper: {what}")
+        got = [(e, p.measured) for e, p in pts if p.measured is not None and _finite(p.measured.value)]
+        if got:
+            ax.plot([e for e, _ in got], [m.value for _, m in got], marker="o", color=color, label=f"kcap: {what}")
+            for e, m in got:
+                if m.ci and all(map(_finite, m.ci)):
+                    ax.plot([e, e], list(m.ci), color=color, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax.set_xlabel("exposures")
+    ax.set_ylabel("× worse than no junk (bits without ÷ bits with)")
+    ax.set_title(f"{o.claim.id}: {o.claim.title}", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def search(o: Outcome, path: Path) -> Path | None:
+    """The recipe search beside a claim: bits/param against the learning rate, one line per model."""
+    if not o.search:
+        return None
+    by_model: dict[str, list] = defaultdict(list)
+    for r in o.search:
+        by_model[r.run.model["name"]].append((r.run.train["lr"], r.bpp))
+    fig, ax = plt.subplots(figsize=(5.6, 4.0), dpi=120)
+    for name, pts in sorted(by_model.items()):
+        pts.sort()
+        ax.plot([lr for lr, _ in pts], [b for _, b in pts], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("bits/param")
+    ax.set_title(f"{o.claim.id}: the learning-rate search behind its recipe", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+FIGURES = {"capacity": capacity, "quantization": quantization, "junk": junk, "architectures": architectures}

@@ -1,0 +1,194 @@
+"""The report of one scale: claims.json, report.md with figures/*.png, and report.html (the same
+content, figures embedded). Every number comes from the run store through the claims' parts, and
+every part names its runs."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from pathlib import Path
+
+from kcap.report.fmt import si
+from kcap.reproduce import document as doc
+from kcap.reproduce.claims import Part
+from kcap.reproduce.evidence import CAPACITY_BOUND, Result
+from kcap.reproduce.figures import FIGURES, search
+from kcap.reproduce.run import Outcome
+from kcap.reproduce.scales import Scale
+from kcap.reproduce.verdict import RULE, RULE_TEXT, Measured
+from kcap.atomic import write_bytes, write_json
+
+FILES = ("report.html", "report.md", "claims.json")
+
+
+def fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if not math.isfinite(x):
+        return "∞"
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def fmt_measured(m: Measured | None) -> str:
+    if m is None:
+        return "not run"
+    ci = f" [{fmt(m.ci[0])}, {fmt(m.ci[1])}]" if m.ci else ""
+    return f"{fmt(m.value)}{ci} ({m.n_runs} run{'s' if m.n_runs != 1 else ''})"
+
+
+def scale_of(results: list[Result]) -> dict:
+    """What the claim was measured at: kinds, N, parameter range, exposures, seeds."""
+    if not results:
+        return {}
+    return {"kinds": sorted({r.row.get("dataset") or r.kind for r in results}),
+            "people": sorted({r.run.data["people"] for r in results}),
+            "params": [min(r.params for r in results), max(r.params for r in results)],
+            "exposures": sorted({r.exposures for r in results}),
+            "seeds": sorted({r.run.train["seed"] for r in results})}
+
+
+def _part_dict(p: Part) -> dict:
+    return {"label": p.label, "paper": {"value": p.paper.value, "text": p.paper.text, "rule": p.paper.rule},
+            "measured": p.measured.to_dict() if p.measured else None, "verdict": p.verdict, "runs": p.runs,
+            **({"note": p.note} if p.note else {})}
+
+
+def claims_json(scale: Scale, outcomes: list[Outcome], figures: dict[str, Path | None], root: Path) -> dict:
+    claims = []
+    for o in outcomes:
+        head = headline(o)
+        fig = figures.get(o.claim.id)
+        claims.append({"id": o.claim.id, "title": o.claim.title,
+                       "paper": {"value": head.paper.value, "text": o.claim.paper_text},
+                       "headline": head.label,
+                       "measured": head.measured.to_dict() if head.measured else None,
+                       "verdict": o.verdict, "figure": fig.relative_to(root).as_posix() if fig else None,
+                       "runs": sorted({r.id for r in o.results}), "scale": scale_of(o.results),
+                       "parts": [_part_dict(p) for p in o.parts],
+                       **({"note": o.plan.note} if o.plan and o.plan.note else {})})
+    return {"scale": scale.name, "description": scale.description, "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "rule": RULE_TEXT, "claims": claims}
+
+
+def headline(o: Outcome) -> Part:
+    """The part a claim's one-line summary shows: its first that ran (the first, if none ran)."""
+    return next((p for p in o.parts if p.measured is not None), o.parts[0])
+
+
+def _summary_cell(o: Outcome) -> str:
+    h = headline(o)
+    head = (f"{h.label}: " if len(o.parts) > 1 and h.measured else "") + fmt_measured(h.measured)
+    if len(o.parts) > 1:
+        ran = [p for p in o.parts if p.measured is not None]
+        ok = sum(p.verdict == "reproduced" for p in ran)
+        missing = len(o.parts) - len(ran)
+        head += (f"; {ok} of {len(ran)} parts reproduced" if ran else "") + (f"; {missing} parts not run" if missing else "")
+    return head
+
+
+def _runs_table(results: list[Result], quantized: bool) -> doc.Table:
+    header = ("run", "name", "params", "bits", "bits_max", "bits/param", "bits_max/params")
+    header += ("int8 bits", "int4 bits") if quantized else ()
+    rows = []
+    for r in sorted(results, key=lambda r: (r.run.dataset_key, r.params, r.run.name)):
+        row = (r.id, r.run.name, si(r.params), f"{r.bits:,.0f}", f"{r.bits_max:,.0f}", f"{r.bpp:.3f}",
+               f"{r.bound:.2f}" + (" (bound)" if r.bound > CAPACITY_BOUND else ""))
+        if quantized:
+            row += tuple(fmt(r.quantized_bits(m)) for m in ("int8", "int4"))
+        rows.append(row)
+    return doc.Table(header, tuple(rows))
+
+
+def claim_blocks(o: Outcome, scale: Scale, fig: Path | None, search_fig: Path | None) -> list[doc.Block]:
+    c = o.claim
+    out: list[doc.Block] = [doc.Heading(f"{c.id}: {c.title}", 2, c.id.lower()),
+                            doc.Text(f"**Paper:** {c.paper_text}. **Verdict: {o.verdict}.**")]
+    out.append(doc.Table(("part", "paper", "kcap (90% interval)", "verdict", "note"),
+                         tuple((p.label, f"{fmt(p.paper.value)} ({p.paper.rule.replace('_', ' ')})",
+                                fmt_measured(p.measured), p.verdict, p.note) for p in o.parts)))
+    s = scale_of(o.results)
+    if s:
+        out.append(doc.Text(f"Measured on {', '.join(s['kinds'])}, N = {', '.join(f'{n:,}' for n in s['people'])}, "
+                            f"{si(s['params'][0])}–{si(s['params'][1])} parameters, "
+                            f"{' and '.join(map(str, s['exposures']))} exposures, seeds "
+                            f"{', '.join(map(str, s['seeds']))}: {len(o.results)} of {o.planned} planned runs measured."))
+    else:
+        out.append(doc.Text(f"No measured run: {o.planned} planned at this scale." if o.plan else
+                            f"The {scale.name} scale has no spec for {c.id}."))
+    if o.plan and o.plan.note:
+        out.append(doc.Text(f"**What this scale leaves out:** {o.plan.note}."))
+    if fig:
+        out.append(doc.Figure(fig, f"{c.id} figure"))
+    if o.results:
+        out.append(_runs_table(o.results, quantized=c.figure == "quantization"))
+    if o.search:
+        out += _search_blocks(o, search_fig)
+    if o.plan:
+        specs = " ".join(f"experiments/reproduce/{scale.name}/{s}.yaml" for s in o.plan.specs)
+        out.append(doc.Text("Rerun it (trains only what the store lacks):"))
+        out.append(doc.Code(f"kcap reproduce --scale {scale.name} --claims {c.id}\n# or spec by spec: "
+                            f"kcap sweep run {specs}"))
+    return out
+
+
+def _search_blocks(o: Outcome, fig: Path | None) -> list[doc.Block]:
+    used = {(r.run.model["name"], r.run.train["lr"]) for r in o.results}
+    rows, better = [], []
+    for r in sorted(o.search, key=lambda r: (r.params, r.run.train["lr"])):
+        name, lr = r.run.model["name"], r.run.train["lr"]
+        rows.append((name, f"{lr:g}", f"{r.bpp:.3f}", "yes" if (name, lr) in used else ""))
+    for name in {r.run.model["name"] for r in o.search}:
+        runs = [r for r in o.search if r.run.model["name"] == name]
+        best = max(runs, key=lambda r: r.bpp)
+        if (name, best.run.train["lr"]) not in used and any((name, lr) in used for _, lr in used):
+            better.append(f"{name} stored more at lr {best.run.train['lr']:g} ({best.bpp:.3f} bits/param, one seed)")
+    text = "**Recipe search** (seed 0): the rate each size uses is the one marked."
+    if better:
+        text += " In this run another rate did better than the one used: " + "; ".join(better) + "."
+    out: list[doc.Block] = [doc.Text(text), doc.Table(("model", "lr", "bits/param", "used"), tuple(rows))]
+    return out + ([doc.Figure(fig, "learning-rate search")] if fig else [])
+
+
+def footer(wall_s: float, outcomes: list[Outcome]) -> list[doc.Block]:
+    import numpy
+    import torch
+
+    import kcap
+
+    train_s = sum((r.row.get("metrics") or {}).get("wall_s", 0) for r in {r.id: r for o in outcomes
+                                                                              for r in o.results + o.search}.values())
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
+    return [doc.Heading("About this report", 2),
+            doc.Text(f"kcap {kcap.__version__}, torch {torch.__version__}, numpy {numpy.__version__}, "
+                     f"Python {platform.python_version()}, {platform.platform()}; device: {device}. "
+                     f"Training time of the runs behind it: {train_s / 60:.1f} min (summed over runs); "
+                     f"this invocation: {wall_s / 60:.1f} min. Generated {time.strftime('%Y-%m-%d %H:%M')}.")]
+
+
+def write_report(out: Path, scale: Scale, outcomes: list[Outcome], wall_s: float) -> dict:
+    """Write the three files and the figures into ``out``; returns claims.json's content."""
+    figdir = out / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    figs, search_figs = {}, {}
+    for o in outcomes:
+        figs[o.claim.id] = FIGURES[o.claim.figure](o, figdir / f"{o.claim.id}.png")
+        search_figs[o.claim.id] = search(o, figdir / f"{o.claim.id}-search.png")
+    blocks: list[doc.Block] = [
+        doc.Heading(f"kcap reproduce: {scale.name} scale", 1),
+        doc.Text(f"{scale.description}. Each claim of the paper (Allen-Zhu & Li 2024, SCIENCE.md §4) beside "
+                 "what kcap measured on this machine, with a verdict by the rule below. Every number names the "
+                 "runs in the store it comes from."),
+        doc.Table(("claim", "paper", "kcap", "verdict"),
+                  tuple((f"{o.claim.id} {o.claim.title}", o.claim.paper_text, _summary_cell(o), o.verdict)
+                        for o in outcomes)),
+        doc.Heading("The verdict rule", 2), doc.Text(RULE[0]), doc.Bullets(RULE[1:-1]), doc.Text(RULE[-1]),
+    ]
+    for o in outcomes:
+        blocks += claim_blocks(o, scale, figs[o.claim.id], search_figs[o.claim.id])
+    blocks += footer(wall_s, outcomes)
+    data = claims_json(scale, outcomes, figs, out)
+    write_json(out / "claims.json", data)
+    write_bytes(out / "report.md", doc.to_markdown(blocks, out).encode())
+    write_bytes(out / "report.html", doc.to_html(blocks, f"kcap reproduce: {scale.name}").encode())
+    return data

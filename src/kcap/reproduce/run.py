@@ -1,0 +1,99 @@
+"""Plan, run and evaluate the claims of one scale: specs -> sweep engine -> claims' parts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kcap.errors import KcapError
+from kcap.reproduce.claims import CLAIMS, Claim, Part, claim_verdict
+from kcap.reproduce.evidence import Evidence, Result
+from kcap.reproduce.scales import ClaimPlan, Scale
+from kcap.sweep.plan import PlannedRun
+
+
+def parse_claims(text: str | None) -> list[str]:
+    """``C1,C4`` -> ["C1", "C4"]; None -> every claim. An unknown id is an error."""
+    if text is None:
+        return list(CLAIMS)
+    ids = [c.strip().upper() for c in text.split(",") if c.strip()]
+    bad = [c for c in ids if c not in CLAIMS]
+    if bad or not ids:
+        raise KcapError(f"--claims: unknown claim id {', '.join(bad) or repr(text)} (known: {', '.join(CLAIMS)})")
+    return list(dict.fromkeys(ids))
+
+
+def plan_scale(scale: Scale, claims: list[str]) -> dict[str, list[PlannedRun]]:
+    """The planned runs of every spec these claims need (writes nothing)."""
+    from kcap.sweep import plan_spec
+
+    out = {}
+    for name in scale.spec_names(claims):
+        try:
+            out[name] = plan_spec(scale.specs[name])[1]
+        except KcapError as e:
+            raise KcapError(f"{scale.specs[name]}: {e}") from None
+    return out
+
+
+def estimate(scale: Scale, planned: dict[str, list[PlannedRun]], claims: list[str], jobs: int) -> dict:
+    """Runs, tokens, FLOPs and wall time per claim and in all (a run shared by claims counts once
+    in the total), from the scale's assumed throughput."""
+    def cost(runs: list[PlannedRun]) -> dict:
+        tokens = sum(r.est["tokens"] for r in runs)
+        flops = sum(r.est["flops"] for r in runs)
+        secs = sum(scale.throughput.seconds(r.est["flops"], r.est["tokens"]) for r in runs)
+        return {"runs": len(runs), "tokens": tokens, "flops": flops, "seconds": secs / jobs}
+
+    per = {}
+    for cid in claims:
+        plan = scale.claims.get(cid)
+        if plan:
+            per[cid] = cost(_unique(planned, plan.specs + ((plan.search,) if plan.search else ())))
+    return {"claims": per, "total": cost(_unique(planned, tuple(planned))), "jobs": jobs}
+
+
+def _unique(planned: dict[str, list[PlannedRun]], specs: tuple[str, ...]) -> list[PlannedRun]:
+    return list({r.key: r for s in specs for r in planned.get(s, [])}.values())
+
+
+def run_scale(scale: Scale, planned: dict[str, list[PlannedRun]], jobs: int | None, backend: str,
+              echo: Callable[[str], None]) -> Counter:
+    """Run every spec through the sweep engine (done runs are skipped, interrupted ones resume,
+    failed ones are recorded and left); the states of all runs at the end."""
+    from kcap.sweep import run_sweep
+
+    total: Counter = Counter()
+    for name in planned:
+        total += run_sweep(scale.specs[name], jobs=jobs, backend=backend, echo=echo)
+    return total
+
+
+@dataclass
+class Outcome:
+    """One claim at one scale: its parts, the runs behind them, and the recipe search beside it."""
+
+    claim: Claim
+    plan: ClaimPlan | None
+    parts: list[Part]
+    results: list[Result] = field(default_factory=list)
+    planned: int = 0
+    search: list[Result] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return claim_verdict(self.parts)
+
+
+def evaluate(scale: Scale, planned: dict[str, list[PlannedRun]], claims: list[str]) -> list[Outcome]:
+    ev = Evidence(planned)
+    out = []
+    for cid in claims:
+        claim, plan = CLAIMS[cid], scale.claims.get(cid)
+        results = ev.results(list(plan.specs)) if plan else []
+        parts = claim.measure(results)
+        planned_n = len(ev.results(list(plan.specs), done=False)) if plan else 0
+        search = ev.results([plan.search]) if plan and plan.search else []
+        out.append(Outcome(claim, plan, parts, results, planned_n, search))
+    return out
