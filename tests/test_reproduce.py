@@ -278,3 +278,29 @@ def test_report_renders_in_a_headless_browser_with_every_figure_drawn(tmp_path):
     r = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
                         "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
     assert f'data-drawn="{n}"' in r.stdout, r.stderr[-2000:]
+
+
+def _numbers(path: Path) -> list:
+    return [(c["id"], c["verdict"], c["measured"], [p["measured"] for p in c["parts"]])
+            for c in json.loads(path.read_text())["claims"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after_s", [6.0, 14.0])
+def test_sigkilled_reproduce_reruns_to_the_same_numbers(tmp_path, after_s):
+    import signal
+    import time
+
+    specs = micro_scale(tmp_path / "micro")
+    ref = _kcap(tmp_path, "reproduce", "--specs", specs, "--out", "ref", env={"KCAP_WORKSPACE": str(tmp_path / "a")})
+    assert ref.returncode == 0, ref.stderr
+    env = {**os.environ, "KCAP_WORKSPACE": str(tmp_path / "b")}
+    p = subprocess.Popen([sys.executable, "-m", "kcap", "reproduce", "--specs", str(specs), "--out", "rep"],
+                         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)  # its own process group: the kill takes its workers too
+    time.sleep(after_s)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    again = _kcap(tmp_path, "reproduce", "--specs", specs, "--out", "rep", env={"KCAP_WORKSPACE": str(tmp_path / "b")})
+    assert again.returncode == 0, again.stderr
+    assert _numbers(tmp_path / "rep" / "claims.json") == _numbers(tmp_path / "ref" / "claims.json")
