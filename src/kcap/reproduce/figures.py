@@ -55,7 +55,28 @@ def parts_bars(o: Outcome, path: Path, ylabel: str) -> Path | None:
 
 
 def quantization(o: Outcome, path: Path) -> Path | None:
-    return parts_bars(o, path, "ratio (int8 / fp32 bits; fp32 / int4 bits)")
+    """bits/param as trained, after int8 and after int4, per model (mean over seeds), beside the
+    paper's ≈ 2 (fp32 and int8) and ≈ 0.7 (int4)."""
+    runs = [r for r in o.results if r.quantized_bits("int8") is not None]
+    if not runs:
+        return None
+    by_model: dict[str, list] = defaultdict(list)
+    for r in sorted(runs, key=lambda r: r.params):
+        by_model[f"{r.run.model['name']}\n{r.params / 1e3:.1f}K params"].append(r)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(by_model) + 2), 4.2), dpi=120)
+    for i, (method, color) in enumerate((("fp32", "#4c72b0"), ("int8", "#55a868"), ("int4", "#c44e52"))):
+        vals = [sum((r.bits if method == "fp32" else r.quantized_bits(method)) / r.params for r in rs) / len(rs)
+                for rs in by_model.values()]
+        ax.bar([x + (i - 1) * 0.27 for x in range(len(vals))], vals, width=0.27, color=color, label=method)
+    ax.axhline(2.0, color="0.4", lw=0.9, ls="--", label="paper: fp32, int8 ≈ 2")
+    ax.axhline(0.7, color="#c44e52", lw=0.9, ls=":", label="paper: int4 ≈ 0.7")
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xticks(range(len(by_model)), list(by_model), fontsize=7)
+    ax.set_ylabel("bits/param (mean over seeds)")
+    ax.set_title(f"{o.claim.id}: {o.claim.title}", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
 
 
 def architectures(o: Outcome, path: Path) -> Path | None:

@@ -60,14 +60,12 @@ def _unique(planned: dict[str, list[PlannedRun]], specs: tuple[str, ...]) -> lis
 
 def run_scale(scale: Scale, planned: dict[str, list[PlannedRun]], jobs: int | None, backend: str,
               echo: Callable[[str], None]) -> Counter:
-    """Run every spec through the sweep engine (done runs are skipped, interrupted ones resume,
-    failed ones are recorded and left); the states of all runs at the end."""
-    from kcap.sweep import run_sweep
+    """Run every spec's runs through the sweep engine as one queue, longest first (done runs are
+    skipped, interrupted ones resume, failed ones are recorded and left); the states at the end."""
+    from kcap.sweep.runner import run_planned
 
-    total: Counter = Counter()
-    for name in planned:
-        total += run_sweep(scale.specs[name], jobs=jobs, backend=backend, echo=echo)
-    return total
+    return run_planned(_unique(planned, tuple(planned)), f"reproduce-{scale.name}", jobs=jobs, backend=backend,
+                       echo=echo)
 
 
 @dataclass

@@ -7,6 +7,6 @@
 ``sweep_status``.
 """
 
-from kcap.sweep.runner import plan_spec, run_sweep, sweep_status
+from kcap.sweep.runner import plan_spec, run_planned, run_sweep, sweep_status
 
-__all__ = ["plan_spec", "run_sweep", "sweep_status"]
+__all__ = ["plan_spec", "run_planned", "run_sweep", "sweep_status"]

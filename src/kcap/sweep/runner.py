@@ -62,16 +62,29 @@ def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", r
     are retried only with ``retry_failed``. Every check (spec, models, datasets) happens before the
     first run starts. Up to ``group_models`` compatible runs train at once as one batched
     computation (default: 16 with a GPU, 1 on CPU; see ``grouping.py``)."""
+    _check_args(backend, jobs, group_models)
+    tree, runs = plan_spec(spec)
+    return run_planned(runs, tree.get("name", "sweep"), jobs, backend, retry_failed, address, echo, group_models)
+
+
+def _check_args(backend: str, jobs: int | None, group_models: int | None) -> None:
     if backend not in BACKENDS:
         raise KcapError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if jobs is not None and jobs < 1:
         raise KcapError(f"--jobs must be at least 1, got {jobs}")
     if group_models is not None and group_models < 1:
         raise KcapError(f"--group-models must be at least 1, got {group_models}")
+
+
+def run_planned(runs: list[PlannedRun], name: str, jobs: int | None = 1, backend: str = "local",
+                retry_failed: bool = False, address: str | None = None, echo: Callable[[str], None] = print,
+                group_models: int | None = None) -> Counter:
+    """Run planned runs (of one spec or several: ``kcap reproduce`` queues a whole scale at once,
+    so no core idles at the end of each spec); see ``run_sweep``. Runs start longest first."""
+    _check_args(backend, jobs, group_models)
     if jobs is None and backend == "local":
         jobs = 1
-    tree, runs = plan_spec(spec)
-    name = tree.get("name", "sweep")
+    runs = list({r.key: r for r in runs}.values())
     states = {r.key: st for r, st, _ in sweep_status(runs)}
     todo = []
     for r in runs:
@@ -87,6 +100,7 @@ def run_sweep(spec: Path | dict, jobs: int | None = 1, backend: str = "local", r
          f"{c['running']} running elsewhere, {len(todo)} to run")
     if not todo:
         return c
+    todo.sort(key=lambda r: -(r.est.get("flops") or 0))  # longest first: the last runs to finish are short
     if backend == "local":  # the runs' devices exist here (a Ray cluster's nodes may differ)
         from kcap.device import resolve_device
 
