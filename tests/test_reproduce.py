@@ -304,3 +304,10 @@ def test_sigkilled_reproduce_reruns_to_the_same_numbers(tmp_path, after_s):
     again = _kcap(tmp_path, "reproduce", "--specs", specs, "--out", "rep", env={"KCAP_WORKSPACE": str(tmp_path / "b")})
     assert again.returncode == 0, again.stderr
     assert _numbers(tmp_path / "rep" / "claims.json") == _numbers(tmp_path / "ref" / "claims.json")
+
+
+def test_a_ratio_over_a_reference_that_stored_nothing_is_not_judged():
+    base = _result(26000, 600, exposures=100)  # 1% of bits_max
+    llama = _result(25000, 100, exposures=100, model={"arch": "llama", "name": "llama"})
+    part = next(p for p in C.c8([base, llama]) if p.label == "LLaMA, 100 exposures")
+    assert part.measured.value > 1 and part.untestable and part.verdict == "not run" and "1.0%" in part.note

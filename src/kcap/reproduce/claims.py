@@ -25,10 +25,13 @@ class Part:
     measured: Measured | None
     runs: list[str] = field(default_factory=list)
     note: str = ""
+    untestable: bool = False
+    """The runs ran, but cannot test the claim (the reference stored almost nothing, so a ratio is
+    noise): the value is shown, the verdict is *not run*, and ``note`` says why."""
 
     @property
     def verdict(self) -> str:
-        return verdict(self.paper, self.measured)
+        return "not run" if self.untestable else verdict(self.paper, self.measured)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,22 @@ def _peak(results: list[Result], label: str, paper: Paper, bound: float | None =
     m = mean_ci([r.bpp for r in best])
     return Part(label, paper, m, [r.id for r in best],
                 note=f"{_name(best[0])}, {best[0].kind}, bits_max/params {best[0].bound:.2f}")
+
+
+MIN_STORED = 0.05
+"""A reference run (no junk, GPT2) must store this share of bits_max for a "× worse" to mean anything."""
+
+
+def _ratio_part(label: str, paper: Paper, ref: list[Result], other: list[Result], per_param: bool) -> Part:
+    """ref ÷ other (bits, or bits/param), untestable when the reference stored almost nothing."""
+    value = (lambda r: r.bpp) if per_param else (lambda r: r.bits)
+    part = Part(label, paper, ratio_ci([value(r) for r in ref], [value(r) for r in other]),
+                [r.id for r in ref + other])
+    stored = sum(r.bits / r.bits_max for r in ref) / len(ref)
+    if stored < MIN_STORED:
+        part.untestable = True
+        part.note = f"the reference stored {stored:.1%} of bits_max (under {MIN_STORED:.0%}): the ratio is noise"
+    return part
 
 
 def _at(results: list[Result], exposures: int) -> list[Result]:
@@ -172,8 +191,7 @@ def c7(results: list[Result]) -> list[Part]:
         if not clean or not other:
             parts.append(Part(label, paper, None))
             continue
-        parts.append(Part(label, paper, ratio_ci([r.bits for r in clean], [r.bits for r in other]),
-                          [r.id for r in clean + other]))
+        parts.append(_ratio_part(label, paper, clean, other, per_param=False))
     return parts
 
 
@@ -206,8 +224,7 @@ def c8(results: list[Result]) -> list[Part]:
         if not base or not other:
             parts.append(Part(f"{what}, {e} exposures", paper, None))
             continue
-        parts.append(Part(f"{what}, {e} exposures", paper, ratio_ci([r.bpp for r in base], [r.bpp for r in other]),
-                          [r.id for r in base + other]))
+        parts.append(_ratio_part(f"{what}, {e} exposures", paper, base, other, per_param=True))
     return parts
 
 

@@ -51,7 +51,7 @@ def scale_of(results: list[Result]) -> dict:
 def _part_dict(p: Part) -> dict:
     return {"label": p.label, "paper": {"value": p.paper.value, "text": p.paper.text, "rule": p.paper.rule},
             "measured": p.measured.to_dict() if p.measured else None, "verdict": p.verdict, "runs": p.runs,
-            **({"note": p.note} if p.note else {})}
+            **({"note": p.note} if p.note else {}), **({"untestable": True} if p.untestable else {})}
 
 
 def claims_json(scale: Scale, outcomes: list[Outcome], figures: dict[str, Path | None], root: Path) -> dict:
@@ -73,17 +73,19 @@ def claims_json(scale: Scale, outcomes: list[Outcome], figures: dict[str, Path |
 
 def headline(o: Outcome) -> Part:
     """The part a claim's one-line summary shows: its first that ran (the first, if none ran)."""
-    return next((p for p in o.parts if p.measured is not None), o.parts[0])
+    return next((p for p in o.parts if p.verdict != "not run"),
+                next((p for p in o.parts if p.measured is not None), o.parts[0]))
 
 
 def _summary_cell(o: Outcome) -> str:
     h = headline(o)
     head = (f"{h.label}: " if len(o.parts) > 1 and h.measured else "") + fmt_measured(h.measured)
     if len(o.parts) > 1:
-        ran = [p for p in o.parts if p.measured is not None]
+        ran = [p for p in o.parts if p.verdict != "not run"]
         ok = sum(p.verdict == "reproduced" for p in ran)
         missing = len(o.parts) - len(ran)
-        head += (f"; {ok} of {len(ran)} parts reproduced" if ran else "") + (f"; {missing} parts not run" if missing else "")
+        head += (f"; {ok} of {len(ran)} parts reproduced" if ran else "") + \
+            (f"; {missing} parts not run or not testable" if missing else "")
     return head
 
 

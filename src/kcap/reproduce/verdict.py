@@ -28,7 +28,8 @@ RULE = (
     "**factor** (\"v times worse\", v > 1): *reproduced* as for level; *same direction* when kcap also "
     "measures worse (above 1, its interval too when there is one); otherwise *not reproduced*. "
     "\"Unchanged\" (v = 1) has no direction: level applies.",
-    "A part with no measured run is *not run*. A claim takes the weakest verdict among its parts that ran "
+    "A part with no measured run is *not run*, and so is one whose reference run (no junk, GPT2) stored under "
+    "5% of bits_max: its ratio is noise, shown but not judged. A claim takes the weakest verdict among its parts that ran "
     "(reproduced > same direction > not reproduced); parts not run are listed, not counted; a claim none of "
     "whose parts ran is *not run*. Intervals are 90% bootstrap intervals over runs (seeds), none for one run.",
 )
