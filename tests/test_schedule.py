@@ -41,3 +41,38 @@ def test_passes_power_law():
     p = np.array([1e4, 1e5, 1e6])
     fit = fit_passes(p, 1000 * p**-0.5)
     assert fit["slope"] == pytest.approx(-0.5) and fit["coefficient"] == pytest.approx(1000)
+
+
+def test_wsd_holds_the_peak_then_decays_linearly_over_the_last_fraction():
+    from kcap.train.schedule import decay_start
+
+    total, warm, peak = 1000, 100, 1e-3
+    lrs = [lr_at(s, total, peak, warm, 0.1, "wsd", 0.2) for s in range(total)]
+    assert decay_start(total, 0.2) == 800
+    assert lrs[warm - 1] == pytest.approx(peak) and lrs[799] == pytest.approx(peak)  # stable to the decay
+    assert lrs[800] < peak and lrs[899] == pytest.approx(peak * (1 - 0.9 * 100 / 200))
+    assert lrs[-1] == pytest.approx(0.1 * peak)
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))
+    # the stable phase does not depend on the horizon: a longer run agrees up to the shorter one's decay
+    longer = [lr_at(s, 5000, peak, warm, 0.1, "wsd", 0.2) for s in range(800)]
+    assert longer == lrs[:800]
+
+
+def test_constant_is_the_peak_after_warmup_and_cosine_is_unchanged():
+    assert [lr_at(s, 100, 1.0, 10, 0.1, "constant") for s in (9, 10, 50, 99)] == [1.0] * 4
+    assert lr_at(55, 100, 1.0, 10) == lr_at(55, 100, 1.0, 10, 0.1, "cosine", 0.5)
+    with pytest.raises(ValueError):
+        lr_at(50, 100, 1.0, 10, 0.1, "linear")
+
+
+def test_schedule_enters_the_run_id_only_when_not_the_default(small_bios):
+    from kcap.model.spec import ModelSpec
+    from kcap.train.plan import plan_run
+
+    def run_id(**kw):
+        cfg = TrainConfig(exposures=2, lr=1e-3, batch=4, seq=256, device="cpu", **kw)
+        return plan_run(small_bios, ModelSpec(layers=1, heads=1, d_model=16), cfg).id
+
+    base = run_id()
+    assert run_id(schedule="cosine", decay_fraction=0.2) == base
+    assert len({base, run_id(schedule="wsd"), run_id(schedule="wsd", decay_fraction=0.1), run_id(schedule="constant")}) == 4

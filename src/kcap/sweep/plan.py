@@ -29,6 +29,9 @@ from kcap.train.config import TrainConfig
 DATA_DEFAULTS = {"kind": "bioS", "seed": 0}  # variant: the kind's first
 # spec train keys that are not TrainConfig fields: they travel as run options
 RUN_OPTIONS = ("track_bits",)
+# train settings added after sweep ids were first hashed: left out of the id at their defaults, so
+# every planned run keeps its id (and its finished run directory)
+SINCE_IDS = ("schedule", "decay_fraction")
 
 
 @dataclass
@@ -163,7 +166,9 @@ def _resolve(point: dict, size: dict, seed: int, measure: dict, where: str, labe
     # experts, kv_heads = heads) are the same run as leaving them out
     ident = {k: v for k, v in model.items()
              if k != "name" and not (k in bindings.EXTRAS and bindings.is_neutral(model, k))}
-    key = _hash({"data": data, "model": ident, "train": train, "options": options})
+    defaults = TrainConfig()
+    train_ident = {k: v for k, v in train.items() if not (k in SINCE_IDS and v == getattr(defaults, k))}
+    key = _hash({"data": data, "model": ident, "train": train_ident, "options": options})
     quantize = measure.get("quantize", "none")
     measure = {"enabled": measure.get("enabled", True), "quantize": quantize if isinstance(quantize, list) else [quantize]}
     parts = [label, model["name"]] if label else [model["name"]]

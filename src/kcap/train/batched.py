@@ -46,7 +46,6 @@ from kcap.train.precision import autocast, resolve_precision
 from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
 from kcap.train.runlog import RunLog
-from kcap.train.schedule import lr_at
 
 # Training settings that must agree for runs to share one computation; everything else in
 # TrainConfig (lr, wd, warmup, min_lr_ratio, seed, exposures, logging, held-out) is per model.
@@ -244,7 +243,7 @@ def _train_steps(logs: list[RunLog], batches: list[Producer], do_step: BatchedSt
 
 
 def _lr(plan: RunPlan, step: int) -> float:
-    return lr_at(step, plan.steps, plan.cfg.lr, plan.warmup, plan.cfg.min_lr_ratio)
+    return plan.lr_at(step)
 
 
 def _fill(x_all: np.ndarray, y_all: np.ndarray, batches: list[Producer], active: list[bool]) -> list[int]:

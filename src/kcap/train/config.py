@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from kcap.errors import KcapError
 from kcap.options import check, option
+from kcap.train.schedule import SCHEDULES
 
 
 def paper_defaults(people: int, exposures: int) -> dict[str, float | int]:
@@ -51,7 +52,12 @@ class TrainConfig:
     seq: int = option(512, "Tokens per training window (the paper's context: 512).", lo=1)
     warmup: int | None = option(None, "Linear warm-up steps (default: the paper's 1000, at most 10% of all steps).",
                                 lo=0)
-    min_lr_ratio: float = option(0.1, "Cosine decay ends at this fraction of the peak learning rate.", lo=0, hi=1)
+    min_lr_ratio: float = option(0.1, "The decay ends at this fraction of the peak learning rate.", lo=0, hi=1)
+    schedule: str = option("cosine", "Learning-rate schedule after the warm-up: cosine (the paper's), wsd (the peak, "
+                                     "then a linear decay over the last --decay-fraction of the steps; its stable "
+                                     "phase does not depend on the horizon), constant (the peak to the end).",
+                           choices=SCHEDULES)
+    decay_fraction: float = option(0.2, "wsd: the share of the steps in the final decay.", lo=0, hi=1)
     beta1: float = option(0.9, "AdamW beta1.", lo=0, hi=1, hi_open=True)
     beta2: float = option(0.98, "AdamW beta2.", lo=0, hi=1, hi_open=True)
     eps: float = option(1e-6, "AdamW epsilon.", lo=0, lo_open=True)

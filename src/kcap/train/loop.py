@@ -36,7 +36,6 @@ from kcap.train.plan import RunPlan, plan_run
 from kcap.train.producer import Producer
 from kcap.train.progress import TrainProgress
 from kcap.train.runlog import Probe, RunLog
-from kcap.train.schedule import lr_at
 from kcap.train.step import make_optimizer, make_step
 from kcap.train.tensorboard import TensorBoardLog
 
@@ -116,7 +115,7 @@ def _steps(plan: RunPlan, log: RunLog, do_step: Step, start: int, progress: bool
     try:
         step = start - 1
         for step, (x, y) in enumerate(batches, start=start):
-            lr = lr_at(step, plan.steps, plan.cfg.lr, plan.warmup, plan.cfg.min_lr_ratio)
+            lr = plan.lr_at(step)
             log.add(do_step(x, y, lr), int((y >= 0).sum()))
             if plan.logs_at(step):
                 rec = log.record(step, lr, batches.wait_s, evaluate if plan.evaluates_at(step) else None, probe)

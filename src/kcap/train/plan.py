@@ -27,6 +27,7 @@ from kcap.store import rundir
 from kcap.store.provenance import provenance
 from kcap.train.config import TrainConfig
 from kcap.train.precision import resolve_precision
+from kcap.train.schedule import lr_at
 
 
 @dataclass
@@ -62,6 +63,11 @@ class RunPlan:
     @property
     def warmup(self) -> int:
         return self.config["derived"]["warmup"]
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` under the run's schedule."""
+        c = self.cfg
+        return lr_at(step, self.steps, c.lr, self.warmup, c.min_lr_ratio, c.schedule, c.decay_fraction)
 
     @property
     def eval_every(self) -> int:
