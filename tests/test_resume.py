@@ -71,16 +71,16 @@ class Crash(RuntimeError):
 
 
 def _crash_at(monkeypatch, at_step):
-    from kcap.train import loop
+    from kcap.train.plan import RunPlan
 
-    real = loop.lr_at
+    real = RunPlan.lr_at
 
-    def lr_at(step, *a, **k):
+    def lr_at(self, step):
         if step == at_step:
             raise Crash(f"injected crash at step {step}")
-        return real(step, *a, **k)
+        return real(self, step)
 
-    monkeypatch.setattr(loop, "lr_at", lr_at)
+    monkeypatch.setattr(RunPlan, "lr_at", lr_at)
 
 
 def test_crash_then_resume_is_bit_identical_and_recorded(small_bios, tmp_path):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from kcap.laws.passes import exposures_to_reach, fit_passes
 from kcap.train.config import TrainConfig, paper_defaults
@@ -76,3 +77,54 @@ def test_schedule_enters_the_run_id_only_when_not_the_default(small_bios):
     base = run_id()
     assert run_id(schedule="cosine", decay_fraction=0.2) == base
     assert len({base, run_id(schedule="wsd"), run_id(schedule="wsd", decay_fraction=0.1), run_id(schedule="constant")}) == 4
+
+
+def test_a_wsd_horizon_branched_from_a_longer_runs_stable_phase_equals_the_run_planned_to_it(tmp_path, bios50):
+    """One long wsd run; a shorter horizon started from its stable-phase checkpoint ends with the
+    weights of that horizon trained from scratch (CPU), and takes the same id."""
+    from safetensors.torch import load_file
+
+    from kcap.model.spec import ModelSpec
+    from kcap.train import checkpoint
+    from kcap.train.loop import train
+
+    spec = ModelSpec(layers=1, heads=2, d_model=16)
+
+    def cfg(exposures):
+        return TrainConfig(exposures=exposures, lr=1e-2, wd=0.01, batch=4, seq=128, warmup=5, device="cpu",
+                           eval_every=0, schedule="wsd", decay_fraction=0.25)
+
+    long = train(bios50, spec, cfg(8), tmp_path / "long", progress=False, record=False, checkpoint_every=2)
+    ref = train(bios50, spec, cfg(4), tmp_path / "ref", progress=False, record=False)
+    short_steps = ref["steps"]
+    k = max(s for s, _ in checkpoint.list_checkpoints(tmp_path / "long") if s <= short_steps - round(0.25 * short_steps))
+    assert 0 < k < short_steps < long["steps"]
+    ck = dict((s, p) for s, p in checkpoint.list_checkpoints(tmp_path / "long"))[k]
+    br = train(bios50, spec, cfg(4), tmp_path / "branch", progress=False, record=False, branch_from=ck)
+    assert br["id"] == ref["id"]
+    a, b = load_file(tmp_path / "ref" / "model.safetensors"), load_file(tmp_path / "branch" / "model.safetensors")
+    assert all(torch.allclose(a[n], b[n], atol=1e-6, rtol=0) for n in a)
+    kept = [s for s, _ in checkpoint.list_checkpoints(tmp_path / "long")]
+    assert kept and max(kept) <= long["steps"] - round(0.25 * long["steps"])  # the stable phase only
+
+
+def test_branching_is_refused_when_the_learning_rates_differ(tmp_path, bios50):
+    from kcap.errors import KcapError
+    from kcap.model.spec import ModelSpec
+    from kcap.train import checkpoint
+    from kcap.train.loop import train
+
+    spec = ModelSpec(layers=1, heads=2, d_model=16)
+    base = dict(lr=1e-2, wd=0.01, batch=4, seq=128, warmup=5, device="cpu", eval_every=0)
+    train(bios50, spec, TrainConfig(exposures=6, **base), tmp_path / "cos", progress=False, record=False,
+          checkpoint_every=2)
+    assert not checkpoint.list_checkpoints(tmp_path / "cos")  # cosine keeps none when done
+    train(bios50, spec, TrainConfig(exposures=6, schedule="wsd", **base), tmp_path / "long", progress=False,
+          record=False, checkpoint_every=2)
+    late = dict(checkpoint.list_checkpoints(tmp_path / "long"))[10]  # after a 2-exposure run's decay starts (9)
+    with pytest.raises(KcapError, match="at step 9 that run's learning rate was"):
+        train(bios50, spec, TrainConfig(exposures=2, schedule="wsd", **base), tmp_path / "b", progress=False,
+              record=False, branch_from=late)
+    with pytest.raises(KcapError, match="differs from this one in train.lr"):
+        train(bios50, spec, TrainConfig(exposures=2, schedule="wsd", **{**base, "lr": 2e-2}), tmp_path / "c",
+              progress=False, record=False, branch_from=late)

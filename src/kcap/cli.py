@@ -55,6 +55,7 @@ def train(
     resume: Annotated[str, typer.Option(help="auto: continue the run in --out from its newest valid checkpoint (or skip it if finished; refused if its config differs); never: start afresh.")] = "never",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the finished run (or another run) in --out: its weights, measurements and store row go.")] = False,
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints (default: ~20 per run; 0: none).")] = None,
+    branch_from: Annotated[Optional[Path], typer.Option(help="Start from this checkpoint of another run that trained exactly as this one up to it (a wsd run's stable phase: a shorter horizon for the cost of its decay).")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log metrics for TensorBoard in RUN/tb (needs the tensorboard package: the tb extra).")] = False,
     **options,
 ) -> None:
@@ -82,7 +83,8 @@ def train(
         typer.echo(json.dumps(plan_run(data, spec, cfg, checkpoint_every).describe(), indent=2))
         return
     s = run_train(data, spec, cfg, out, progress=not quiet, probe=probe, resume=resume,
-                  checkpoint_every=checkpoint_every, tensorboard=tensorboard, overwrite=overwrite)
+                  checkpoint_every=checkpoint_every, tensorboard=tensorboard, overwrite=overwrite,
+                  branch_from=branch_from)
     _report_train(s, out)
 
 

@@ -121,8 +121,8 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 
 def save_checkpoint(run: Path, run_id: str, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict, keep: int = 2) -> Path:
-    """Write checkpoint ``step`` atomically and prune all but the newest ``keep``."""
+                    state: dict, keep: int | None = 2) -> Path:
+    """Write checkpoint ``step`` atomically and prune all but the newest ``keep`` (None: keep all)."""
     d = checkpoint_dir(run)
     d.mkdir(parents=True, exist_ok=True)
     model_t, aliases = _model_tensors(model)
@@ -140,7 +140,7 @@ def save_checkpoint(run: Path, run_id: str, step: int, model: torch.nn.Module, o
         os.fsync(f.fileno())  # the bytes are on disk before the name points at them
     os.replace(tmp, path)
     _fsync_dir(d)
-    for _, old in list_checkpoints(run)[keep:]:
+    for _, old in list_checkpoints(run)[keep:] if keep is not None else []:
         old.unlink(missing_ok=True)
     return path
 
@@ -182,12 +182,12 @@ def load_latest(run: Path, run_id: str, model: torch.nn.Module, optimizer: torch
         except ValueError as e:
             warn(f"skipping checkpoint {path}: {e}")
             continue
-        _restore(tensors, blob, model, optimizer)
+        restore(tensors, blob, model, optimizer)
         return step, blob["state"]
     return None
 
 
-def _restore(tensors: dict[str, torch.Tensor], blob: dict, model: torch.nn.Module,
+def restore(tensors: dict[str, torch.Tensor], blob: dict, model: torch.nn.Module,
              optimizer: torch.optim.Optimizer) -> None:
     sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     for alias, name in blob["aliases"].items():
@@ -212,10 +212,15 @@ def _restore(tensors: dict[str, torch.Tensor], blob: dict, model: torch.nn.Modul
     _set_rng_state(tensors, blob["rng"])
 
 
-def remove_checkpoints(run: Path) -> None:
-    """Drop a run's checkpoints (a fresh start, or a finished run whose final weights are saved)."""
-    for _, path in list_checkpoints(run):
-        path.unlink(missing_ok=True)
+def remove_checkpoints(run: Path, keep_until: int = -1) -> None:
+    """Drop a run's checkpoints (a fresh start, or a finished run whose final weights are saved),
+    all but those up to step ``keep_until`` (a wsd run's stable phase: the branch points of shorter
+    horizons)."""
+    for step, path in list_checkpoints(run):
+        if step > keep_until:
+            path.unlink(missing_ok=True)
+    if any(step <= keep_until for step, _ in list_checkpoints(run)):
+        return
     d = checkpoint_dir(run)
     if d.is_dir():
         for tmp in d.glob(".*.tmp"):

@@ -29,6 +29,7 @@ from kcap.errors import KcapError
 from kcap.model.spec import ModelSpec
 from kcap.store.db import RunStore
 from kcap.train import checkpoint, ddp
+from kcap.train.branch import branch_point
 from kcap.train.claim import claim, decide, finished_summary
 from kcap.train.compile import compile_model
 from kcap.train.config import TrainConfig
@@ -45,7 +46,8 @@ RESUME = ("never", "auto")
 
 def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bool = True,
           record: bool = True, dry_run: bool = False, probe: Probe | None = None, resume: str = "never",
-          checkpoint_every: int | None = None, tensorboard: bool = False, overwrite: bool = False) -> dict:
+          checkpoint_every: int | None = None, tensorboard: bool = False, overwrite: bool = False,
+          branch_from: Path | None = None) -> dict:
     """Train one model on a dataset (bioS, bioD, random strings) for exactly ``cfg.exposures``
     exposures of every person (or sequence); return a summary.
 
@@ -58,7 +60,9 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
     uninterrupted run on CPU); a different run there is refused. ``"never"`` starts afresh, and
     refuses a finished run or another run in ``out`` unless ``overwrite`` (train/claim.py).
     ``checkpoint_every``: steps between checkpoints (None: about 20 per run; 0: none). Neither
-    changes the run's id: they change how it is computed, not what."""
+    changes the run's id: they change how it is computed, not what. Nor does ``branch_from``, a
+    checkpoint of another run that trained exactly as this one up to its step (train/branch.py):
+    training starts there instead of from scratch."""
     if resume not in RESUME:
         raise KcapError(f"--resume must be one of {', '.join(RESUME)}, got {resume!r}")
     dist = ddp.from_env()
@@ -82,6 +86,8 @@ def train(data: Path, spec: ModelSpec, cfg: TrainConfig, out: Path, progress: bo
         model = plan.model.to(device)
         optimizer = make_optimizer(model, plan.cfg, device)
         start, state = _resume_point(out, plan, model, optimizer, action == "resume", dist)
+        if start == 0 and branch_from is not None:
+            start, state = branch_point(branch_from, plan, model, optimizer)
         do_step = _make_step(model, optimizer, plan.cfg, device, dist)
         if start and state.get("grad_scaler"):  # fp16's loss scale is part of the training state
             do_step.scaler.load_state_dict(state["grad_scaler"])
@@ -162,7 +168,9 @@ def _checkpointer(out: Path, plan: RunPlan, model: torch.nn.Module, optimizer: t
     """save(step): a checkpoint of everything training continues from, and a store heartbeat."""
     def save(step: int) -> None:
         state = {**log.state(), "grad_scaler": scaler.state_dict() if scaler.is_enabled() else None}
-        checkpoint.save_checkpoint(out, plan.id, step, model, optimizer, state)
+        # a wsd run keeps its stable-phase checkpoints: shorter horizons branch from them
+        keep = None if plan.stable_until >= 0 else 2
+        checkpoint.save_checkpoint(out, plan.id, step, model, optimizer, state, keep=keep)
         if log.store is not None:
             log.store.heartbeat(plan.id)
     return save

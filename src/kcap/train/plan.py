@@ -27,7 +27,7 @@ from kcap.store import rundir
 from kcap.store.provenance import provenance
 from kcap.train.config import TrainConfig
 from kcap.train.precision import resolve_precision
-from kcap.train.schedule import lr_at
+from kcap.train.schedule import decay_start, lr_at
 
 
 @dataclass
@@ -63,6 +63,13 @@ class RunPlan:
     @property
     def warmup(self) -> int:
         return self.config["derived"]["warmup"]
+
+    @property
+    def stable_until(self) -> int:
+        """The last step whose checkpoint a shorter horizon can branch from: a wsd run's decay start
+        (-1 for other schedules, whose checkpoints are dropped when the run finishes)."""
+        c = self.cfg
+        return decay_start(self.steps, c.decay_fraction) if c.schedule == "wsd" else -1
 
     def lr_at(self, step: int) -> float:
         """The learning rate of optimizer step ``step`` under the run's schedule."""

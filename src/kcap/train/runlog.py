@@ -161,7 +161,7 @@ class RunLog:
         os.replace(tmp, weights)
         summary["weights_sha256"] = file_sha256(weights)
         rundir.write_json(self.out / rundir.SUMMARY, summary)
-        checkpoint.remove_checkpoints(self.out)
+        checkpoint.remove_checkpoints(self.out, keep_until=self.plan.stable_until)
         if self.store is not None:
             self.store.record_trained(self.plan.id, self.out, self.plan.config, summary, points=self.records)
         self.ended = True
