@@ -146,7 +146,7 @@ def test_every_shipped_scale_loads_and_names_real_specs():
     for name in SCALES:
         s = load_scale(name)
         assert s.name == name and s.claims and all(p.is_file() for p in s.specs.values())
-    assert set(load_scale("cpu").claims) == set(C.CLAIMS)  # the CPU scale measures every capacity claim
+    assert {f"C{i}" for i in range(1, 10)} <= set(load_scale("cpu").claims)  # every capacity claim, and C9
     assert load_scale("paper").plan_only
     link = Path(__file__).resolve().parents[1] / "experiments" / "reproduce"
     assert link.resolve() == SPEC_ROOT.resolve()  # the checkout's experiments/reproduce is the shipped folder
@@ -311,3 +311,19 @@ def test_a_ratio_over_a_reference_that_stored_nothing_is_not_judged():
     llama = _result(25000, 100, exposures=100, model={"arch": "llama", "name": "llama"})
     part = next(p for p in C.c8([base, llama]) if p.label == "LLaMA, 100 exposures")
     assert part.measured.value > 1 and part.untestable and part.verdict == "not run" and "1.0%" in part.note
+
+
+def _curved(params, losses, flops_per_step):
+    r = _result(params, params)
+    r.points = [{"flops": flops_per_step * (i + 1), "loss": loss} for i, loss in enumerate(losses)]
+    return r
+
+
+def test_c9_finds_where_a_larger_model_overtakes_for_good():
+    small = _curved(1000, [3.0 - 0.1 * i for i in range(10)] + [2.0] * 90, 1.0)  # fast, then flat
+    large = _curved(4000, [3.5 - 0.1 * i for i in range(25)], 4.0)  # 4x the FLOPs a step, keeps going
+    f = C.crossing(small, large)
+    assert f is not None and 50 < f < 90  # large below 2.0 from its 16th step (64 FLOPs), smoothed
+    assert C.crossing(large, small) is None  # the other way round it never overtakes
+    (part,) = C.c9([small, large])
+    assert part.measured.value == 1.0 and part.data["crossings"][0]["flops"] == pytest.approx(f)

@@ -25,6 +25,8 @@ class Result:
     row: dict | None = None
     store_id: str | None = None
     """The run's id in the store (``kcap runs``), once training has given it one."""
+    points: list[dict] | None = None
+    """Its training curve from the store (step, tokens, exposures, flops, loss, heldout_loss, bits)."""
 
     @property
     def done(self) -> bool:
@@ -84,8 +86,11 @@ class Evidence:
         if ids and store_path().exists():
             with RunStore() as store:
                 rows = {r["id"]: r for r in store.runs(ids=ids)}
-        self.by_spec = {name: [Result(r, name, rows.get(sid[r.key]), sid[r.key]) for r in runs]
-                        for name, runs in planned.items()}
+                points = {i: store.points(i) for i in rows}
+        else:
+            points = {}
+        self.by_spec = {name: [Result(r, name, rows.get(sid[r.key]), sid[r.key], points.get(sid[r.key]))
+                               for r in runs] for name, runs in planned.items()}
 
     def results(self, specs: list[str], done: bool = True) -> list[Result]:
         """The results of these specs (each run once), only the measured ones unless ``done`` is False."""

@@ -134,4 +134,29 @@ def search(o: Outcome, path: Path) -> Path | None:
     return save(fig, path)
 
 
-FIGURES = {"capacity": capacity, "quantization": quantization, "junk": junk, "architectures": architectures}
+def loss_vs_flops(o: Outcome, path: Path) -> Path | None:
+    """The seed's figure: training loss against training FLOPs (log), one curve per size, each
+    crossing (a larger model overtaking the next smaller) marked."""
+    from kcap.reproduce.claims import _curve
+
+    runs = sorted((r for r in o.results if r.points), key=lambda r: r.params)
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
+    cmap = plt.get_cmap("viridis", max(2, len(runs)))
+    for i, r in enumerate(runs):
+        f, loss = _curve(r)
+        ax.plot(f, loss, color=cmap(i), lw=1.2, label=f"{r.run.model['name']} ({r.params / 1e3:.1f}K)")
+    for c in (o.parts[0].data or {}).get("crossings", []):
+        if c["flops"] is not None:
+            ax.axvline(c["flops"], color="0.6", lw=0.7, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs (exact)")
+    ax.set_ylabel("training loss (nats/token, running mean)")
+    ax.set_title(f"{o.claim.id}: {o.claim.title} (dotted: crossings)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+FIGURES = {"loss_vs_flops": loss_vs_flops, "capacity": capacity, "quantization": quantization, "junk": junk, "architectures": architectures}

@@ -51,7 +51,7 @@ def scale_of(results: list[Result]) -> dict:
 def _part_dict(p: Part) -> dict:
     return {"label": p.label, "paper": {"value": p.paper.value, "text": p.paper.text, "rule": p.paper.rule},
             "measured": p.measured.to_dict() if p.measured else None, "verdict": p.verdict, "runs": p.runs,
-            **({"note": p.note} if p.note else {}), **({"untestable": True} if p.untestable else {})}
+            **({"note": p.note} if p.note else {}), **({"untestable": True} if p.untestable else {}), **p.data}
 
 
 def claims_json(scale: Scale, outcomes: list[Outcome], figures: dict[str, Path | None], root: Path) -> dict:
