@@ -219,13 +219,11 @@ def remove_checkpoints(run: Path, keep_until: int = -1) -> None:
     for step, path in list_checkpoints(run):
         if step > keep_until:
             path.unlink(missing_ok=True)
-    if any(step <= keep_until for step, _ in list_checkpoints(run)):
-        return
     d = checkpoint_dir(run)
     if d.is_dir():
         for tmp in d.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
         try:
-            d.rmdir()
+            d.rmdir()  # only when nothing was kept
         except OSError:
             pass
