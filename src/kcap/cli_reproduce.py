@@ -57,7 +57,7 @@ def _print_plan(scale, planned, claims: list[str], jobs: int, as_json: bool) -> 
 
 
 def reproduce(
-    scale: Annotated[str, typer.Option(help="cpu (2 cores, < 90 min), gpu (one H100-class GPU), or paper "
+    scale: Annotated[str, typer.Option(help="cpu (2 CPU cores; aims at 90 min), gpu (one H100-class GPU), or paper "
                                             "(the paper's grid: plan, or --backend ray).")] = "cpu",
     claims: Annotated[Optional[str], typer.Option(help="Claim ids, comma-separated (default: all), e.g. C1,C6.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reproduce-SCALE).")] = None,
