@@ -6,6 +6,7 @@ from kcap.report.fmt import si
 def test_si_picks_the_largest_unit_reached():
     assert si(2.5e7) == "25M"
     assert si(3e19) == "30E"
+    assert si(1.1e22) == "11Z" and si(2e24) == "2Y"  # the paper grid's FLOPs
     assert si(-4.2e9) == "-4.2G"
     assert si(999) == "999" and si(1000) == "1K"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Largest first: the first scale a number reaches names its unit.
-SI_UNITS = (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
+SI_UNITS = (("Y", 1e24), ("Z", 1e21), ("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
 
 
 def si(x: float | None, spec: str = ".3g", small: str | None = None) -> str:
