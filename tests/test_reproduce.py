@@ -228,6 +228,9 @@ def test_micro_scale_end_to_end_then_report_only(tmp_path):
     with RunStore() as store:
         ids = {row["id"] for row in store.runs(measured_only=True)}
     assert {rid for c in data["claims"] for rid in c["runs"]} <= ids and len(ids) == 4
+    # one claim's figure alone, from the store
+    fig = _kcap(tmp_path, "plot", "claim", "C1", "--specs", specs, "--out", "c1.png")
+    assert fig.returncode == 0 and (tmp_path / "c1.png").stat().st_size > 1000, fig.stderr
     # a second invocation trains nothing; --report-only rebuilds the same verdicts
     again = _kcap(tmp_path, "reproduce", "--specs", specs, "--out", "rep")
     assert again.returncode == 0 and "0 to run" in again.stdout and "start" not in again.stdout
@@ -330,3 +333,16 @@ def test_c9_finds_where_a_larger_model_overtakes_for_good():
     assert C.crossing(large, small) is None  # the other way round it never overtakes
     (part,) = C.c9([small, large])
     assert part.measured.value == 1.0 and part.data["crossings"][0]["flops"] == pytest.approx(f)
+
+
+def test_plot_claim_without_runs_is_one_line(tmp_path, monkeypatch, capsys):
+    from kcap.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["plot", "claim", "C9", "--out", "c9.png"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "C9: no measured run of the cpu scale" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as e:
+        main(["plot", "claim", "C42"])
+    assert e.value.code == 2 and "unknown claim id C42" in capsys.readouterr().err

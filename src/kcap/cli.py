@@ -16,7 +16,7 @@ import typer
 
 from kcap.cli_data import make_data_app
 from kcap.cli_laws import fit_app, optimal
-from kcap.cli_reproduce import reproduce
+from kcap.cli_reproduce import plot_claim, reproduce
 from kcap.cli_sweep import sweep_app
 from kcap.errors import KcapError
 from kcap.model.archs import export_help
@@ -35,6 +35,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(sweep_app, name="sweep")
 app.command("optimal")(optimal)
 app.command("reproduce")(reproduce)
+plot_app.command("claim")(plot_claim)
 
 
 MODEL_PANEL, TRAIN_PANEL = "Model (ModelSpec)", "Training (TrainConfig)"

@@ -121,3 +121,25 @@ def _require_measured(sc, planned) -> None:
     if not any(r.done for rs in ev.by_spec.values() for r in rs):
         raise KcapError(f"--report-only: the run store {store_path()} has no measured run of the {sc.name} "
                         f"scale's specs (run `kcap reproduce --scale {sc.name}` first)")
+
+
+def plot_claim(
+    claim: Annotated[str, typer.Argument(help="Claim id, e.g. C1 or C9.")],
+    scale: Annotated[str, typer.Option(help="cpu, gpu or paper: whose specs' runs to draw.")] = "cpu",
+    specs: Annotated[Optional[Path], typer.Option(help="A scale folder of your own (as kcap reproduce --specs).")] = None,
+    out: Annotated[Path, typer.Option(help="Image file to write.")] = Path("claim.png"),
+) -> None:
+    """One claim's report figure alone (e.g. C9, training loss vs FLOPs), from the run store."""
+    from kcap.report.figure import figure_path
+    from kcap.reproduce.figures import FIGURES
+    from kcap.reproduce.run import evaluate, parse_claims, plan_scale
+    from kcap.reproduce.scales import load_scale
+
+    out = figure_path(out, "--out")  # a bad path fails before any work
+    sc = load_scale(None if specs else scale, specs)
+    (cid,) = parse_claims(claim)[:1]
+    (outcome,) = evaluate(sc, plan_scale(sc, [cid]), [cid])
+    if FIGURES[outcome.claim.figure](outcome, out) is None:
+        raise KcapError(f"{cid}: no measured run of the {sc.name} scale's specs in the store "
+                        f"(run `kcap reproduce --scale {sc.name} --claims {cid}` first)")
+    typer.echo(f"wrote {out} ({cid}: {outcome.verdict})")
