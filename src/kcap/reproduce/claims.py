@@ -233,7 +233,7 @@ def c8(results: list[Result]) -> list[Part]:
     return parts
 
 
-def _curve(r: Result, smooth: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def curve(r: Result, smooth: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """(training FLOPs, training loss) along a run, the loss a running mean over ``smooth`` records."""
     pts = [p for p in r.points or [] if p["flops"] and p["loss"] is not None]
     f = np.array([p["flops"] for p in pts], float)
@@ -247,7 +247,7 @@ def _curve(r: Result, smooth: int = 5) -> tuple[np.ndarray, np.ndarray]:
 def crossing(small: Result, large: Result) -> float | None:
     """The training FLOPs from which the larger model's loss stays below the smaller's, when the
     smaller one was ahead before (None: no such crossing on their common FLOPs range)."""
-    (fs, ls), (fl, ll) = _curve(small), _curve(large)
+    (fs, ls), (fl, ll) = curve(small), curve(large)
     if fs.size < 2 or fl.size < 2:
         return None
     lo, hi = max(fs[0], fl[0]), min(fs[-1], fl[-1])
@@ -279,9 +279,9 @@ def c9(results: list[Result]) -> list[Part]:
     crossings = [{"smaller": a.id, "larger": b.id, "smaller_params": a.params, "larger_params": b.params,
                   "flops": f} for a, b, f in pairs]
     n = sum(f is not None for _, _, f in pairs)
-    return [Part("adjacent size pairs that cross", paper, Measured(n / len(pairs), None, len(pairs) + 1),
-                 sorted({r.id for a, b, _ in pairs for r in (a, b)}), note=f"{n} of {len(pairs)} pairs cross",
-                 data={"crossings": crossings})]
+    ids = sorted({r.id for a, b, _ in pairs for r in (a, b)})
+    return [Part("adjacent size pairs that cross", paper, Measured(n / len(pairs), None, len(ids)), ids,
+                 note=f"{n} of {len(pairs)} pairs cross", data={"crossings": crossings})]
 
 
 CLAIMS: dict[str, Claim] = {c.id: c for c in (

@@ -16,7 +16,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from kcap.report.capacity import capacity_plot  # noqa: E402
 from kcap.report.figure import save  # noqa: E402
+from kcap.reproduce.claims import curve  # noqa: E402
 from kcap.reproduce.run import Outcome  # noqa: E402
+
+
+def _finish(fig, ax, path: Path, title: str, legend: int = 8) -> Path:
+    """What every figure ends with: its title, legend and layout, then the checked save."""
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=legend)
+    fig.tight_layout()
+    return save(fig, path)
 
 
 def capacity(o: Outcome, path: Path) -> Path | None:
@@ -48,10 +57,7 @@ def parts_bars(o: Outcome, path: Path, ylabel: str) -> Path | None:
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set_xticks(list(xs), [p.label.replace(", ", "\n", 1) for p in ran], fontsize=7)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{o.claim.id}: {o.claim.title}", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save(fig, path)
+    return _finish(fig, ax, path, f"{o.claim.id}: {o.claim.title}")
 
 
 def quantization(o: Outcome, path: Path) -> Path | None:
@@ -73,10 +79,7 @@ def quantization(o: Outcome, path: Path) -> Path | None:
     ax.axhline(0.0, color="k", lw=0.6)
     ax.set_xticks(range(len(by_model)), list(by_model), fontsize=7)
     ax.set_ylabel("bits/param (mean over seeds)")
-    ax.set_title(f"{o.claim.id}: {o.claim.title}", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save(fig, path)
+    return _finish(fig, ax, path, f"{o.claim.id}: {o.claim.title}", 7)
 
 
 def architectures(o: Outcome, path: Path) -> Path | None:
@@ -108,10 +111,7 @@ def junk(o: Outcome, path: Path) -> Path | None:
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel("exposures")
     ax.set_ylabel("× worse than no junk (bits without ÷ bits with)")
-    ax.set_title(f"{o.claim.id}: {o.claim.title}", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save(fig, path)
+    return _finish(fig, ax, path, f"{o.claim.id}: {o.claim.title}", 7)
 
 
 def search(o: Outcome, path: Path) -> Path | None:
@@ -128,24 +128,19 @@ def search(o: Outcome, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_xlabel("peak learning rate")
     ax.set_ylabel("bits/param")
-    ax.set_title(f"{o.claim.id}: the learning-rate search behind its recipe", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save(fig, path)
+    return _finish(fig, ax, path, f"{o.claim.id}: the learning-rate search behind its recipe")
 
 
 def loss_vs_flops(o: Outcome, path: Path) -> Path | None:
     """The seed's figure: training loss against training FLOPs (log), one curve per size, each
     crossing (a larger model overtaking the next smaller) marked."""
-    from kcap.reproduce.claims import _curve
-
     runs = sorted((r for r in o.results if r.points), key=lambda r: r.params)
     if not runs:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
     cmap = plt.get_cmap("viridis", max(2, len(runs)))
     for i, r in enumerate(runs):
-        f, loss = _curve(r)
+        f, loss = curve(r)
         ax.plot(f, loss, color=cmap(i), lw=1.2, label=f"{r.run.model['name']} ({r.params / 1e3:.1f}K)")
     for c in (o.parts[0].data or {}).get("crossings", []):
         if c["flops"] is not None:
@@ -153,10 +148,7 @@ def loss_vs_flops(o: Outcome, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs (exact)")
     ax.set_ylabel("training loss (nats/token, running mean)")
-    ax.set_title(f"{o.claim.id}: {o.claim.title} (dotted: crossings)", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save(fig, path)
+    return _finish(fig, ax, path, f"{o.claim.id}: {o.claim.title} (dotted: crossings)", 7)
 
 
 FIGURES = {"loss_vs_flops": loss_vs_flops, "capacity": capacity, "quantization": quantization, "junk": junk, "architectures": architectures}

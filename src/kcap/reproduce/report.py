@@ -143,7 +143,7 @@ def _search_blocks(o: Outcome, fig: Path | None) -> list[doc.Block]:
     for name in {r.run.model["name"] for r in o.search}:
         runs = [r for r in o.search if r.run.model["name"] == name]
         best = max(runs, key=lambda r: r.bpp)
-        if (name, best.run.train["lr"]) not in used and any((name, lr) in used for _, lr in used):
+        if (name, best.run.train["lr"]) not in used and any(n == name for n, _ in used):
             better.append(f"{name} stored more at lr {best.run.train['lr']:g} ({best.bpp:.3f} bits/param, one seed)")
     text = "**Recipe search** (seed 0): the rate each size uses is the one marked."
     if better:
