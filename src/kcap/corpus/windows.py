@@ -30,7 +30,24 @@ class WindowedStream:
         return windows(skip_tokens(self.chunks(), start * seq * batch), seq, batch, pad=self.pad)
 
     def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Held-out windows for the loss logged along training (None: this stream has none)."""
         return None
+
+    def render_docs(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Documents ``idx`` (separator first), rendered as training renders them (fresh choices
+        from ``rng`` where the kind varies its renderings): what a popular held-out sample reads."""
+        raise NotImplementedError
+
+    def popular_heldout(self, popularity, dataset_seed: int, count: int,
+                        seq: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows of ``count`` documents drawn from the stream's own popularity law
+        (``kcap.corpus.popularity``), freshly rendered: the held-out loss of a popular stream is
+        the expected loss on what the population talks about, which more compute keeps lowering
+        as rarer people are learned."""
+        idx, rng = popularity.heldout(dataset_seed, count)
+        tokens = self.render_docs(idx, rng)
+        (x, y), = windows(iter([tokens]), seq, n_windows(len(tokens), seq), pad=self.pad)
+        return x, y
 
     def stream_stats(self, exposures: int, seq: int) -> dict:
         """``kcap data stats`` figures of the stream: every token is useful knowledge here (a stream

@@ -56,9 +56,13 @@ def load_dataset(path: Path, verify: bool = True) -> Any:
     return kind.load(path, verify)
 
 
-def make_stream(dataset: Any, exposures: int, seed: int = 0) -> Any:
-    """The training stream of a loaded dataset of any kind."""
-    return get_kind(dataset.kind).stream(dataset, exposures, seed)
+def make_stream(dataset: Any, exposures: int, seed: int = 0, popularity: float = 0.0) -> Any:
+    """The training stream of a loaded dataset of any kind (``popularity``: a Zipf exponent, see
+    ``kcap.corpus.popularity``; passed only when set, so a plugin kind written before it still works)."""
+    kind = get_kind(dataset.kind)
+    if popularity:
+        return kind.stream(dataset, exposures, seed, popularity=popularity)
+    return kind.stream(dataset, exposures, seed)
 
 
 def _load_plugins() -> None:

@@ -59,8 +59,11 @@ class DatasetKind:
         raise NotImplementedError
 
     # --- training stream ---
-    def stream(self, dataset: Any, exposures: int, seed: int = 0) -> Any:
-        """The E-exposure training stream (see ``kcap.corpus.windows.WindowedStream``)."""
+    def stream(self, dataset: Any, exposures: int, seed: int = 0, popularity: float = 0.0) -> Any:
+        """The E-exposure training stream (see ``kcap.corpus.windows.WindowedStream``); with
+        ``popularity`` s > 0, each round's documents are drawn from a Zipf law of exponent s
+        (``kcap.corpus.popularity``; a kind that cannot do that raises KcapError, and a kind whose
+        ``stream`` has no such parameter is only ever called without it)."""
         raise NotImplementedError
 
     # --- measurement ---

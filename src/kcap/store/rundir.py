@@ -35,7 +35,8 @@ CONFIG, WEIGHTS, METRICS, SUMMARY, MEASURE = (
 LATER_DEFAULTS = {
     "model": {"n_kv_head": None, "n_expert": 0, "top_k": 1, "capacity_factor": 1.25, "tie_embeddings": True,
               "norm_eps": 1e-5},
-    "train": {"precision": "auto", "schedule": "cosine", "decay_fraction": 0.2},
+    "train": {"precision": "auto", "schedule": "cosine", "decay_fraction": 0.2, "eval_spacing": "even",
+              "popularity": 0.0},
 }
 
 

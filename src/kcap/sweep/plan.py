@@ -31,7 +31,7 @@ DATA_DEFAULTS = {"kind": "bioS", "seed": 0}  # variant: the kind's first
 RUN_OPTIONS = ("track_bits",)
 # train settings added after sweep ids were first hashed: left out of the id at their defaults, so
 # every planned run keeps its id (and its finished run directory)
-SINCE_IDS = ("schedule", "decay_fraction")
+SINCE_IDS = ("schedule", "decay_fraction", "eval_spacing", "popularity")
 
 
 @dataclass

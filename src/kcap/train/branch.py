@@ -24,7 +24,7 @@ from kcap.train.schedule import lr_at
 
 # what may differ between a run and the run it branches from: the horizon and its schedule
 # (checked step by step below), and what is logged
-MAY_DIFFER = ("exposures", "schedule", "decay_fraction", "log_every", "eval_every")
+MAY_DIFFER = ("exposures", "schedule", "decay_fraction", "log_every", "eval_every", "eval_spacing")
 
 
 def _differences(other: dict, mine: dict) -> list[str]:

@@ -32,6 +32,7 @@ def paper_defaults(people: int, exposures: int) -> dict[str, float | int]:
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COMPILE_MODES = ("auto", "on", "off", "graphs")
+EVAL_SPACINGS = ("even", "log")
 
 
 @dataclass
@@ -75,7 +76,13 @@ class TrainConfig:
     eval_every: int | None = option(None, "Steps between held-out evaluations and probes such as bits tracking "
                                           "(default: ~20 per run; 0: none). Held-out: people the model never sees.",
                                     lo=0)
-    heldout: int = option(256, "People in the held-out set.", lo=1)
+    eval_spacing: str = option("even", "Where evaluations fall: even (every --eval-every steps) or log (10 per decade "
+                                       "of steps, from the first: resolves how fast a model learns at any scale, for "
+                                       "passes-to-memorize).", choices=EVAL_SPACINGS)
+    heldout: int = option(256, "People in the held-out set (with --popularity: documents drawn from the law).", lo=1)
+    popularity: float = option(0.0, "Zipf exponent s of people's popularity: each exposure round holds N documents "
+                                    "drawn with P(person i) ∝ (i+1)^-s, so --exposures is the mean per person (0: "
+                                    "everyone once per round, the paper's stream).", lo=0, hi=8)
 
     def __post_init__(self):
         check(self)  # each field's type, bounds and choices, as declared above

@@ -8,6 +8,7 @@ a plan; ``kcap train --dry-run`` prints one (``RunPlan.describe``).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,11 @@ class RunPlan:
 
     def evaluates_at(self, step: int) -> bool:
         """Whether step ``step`` (0-based) ends with a held-out evaluation (and the probe)."""
-        return bool(self.eval_every) and ((step + 1) % self.eval_every == 0 or step + 1 == self.steps)
+        if not self.eval_every:
+            return False
+        if self.cfg.eval_spacing == "log":
+            return step + 1 in log_steps(self.steps)
+        return (step + 1) % self.eval_every == 0 or step + 1 == self.steps
 
     def logs_at(self, step: int) -> bool:
         """Whether step ``step`` ends with a metric record: every log_every, at evaluations, at the end."""
@@ -112,6 +117,14 @@ class RunPlan:
                 "train_flops": d["train_flops_per_token"] * (d["stream_tokens"] - 1)}
 
 
+@functools.cache
+def log_steps(steps: int, per_decade: int = 10) -> frozenset[int]:
+    """Step counts 1, 2, ..., about ``per_decade`` per decade (rounded, so the first decade holds
+    fewer), and the last: evaluation points of ``--eval-spacing log``."""
+    k = np.arange(0, int(per_decade * math.log10(steps)) + 1)
+    return frozenset(np.unique(np.round(10.0 ** (k / per_decade))).astype(int).tolist()) | {steps}
+
+
 def plan_run(data: Path, spec: ModelSpec, cfg: TrainConfig, checkpoint_every: int | None = None,
              world_size: int = 1) -> RunPlan:
     """Resolve one run of ``spec`` on the dataset at ``data``: nothing is written or trained.
@@ -124,7 +137,7 @@ def plan_run(data: Path, spec: ModelSpec, cfg: TrainConfig, checkpoint_every: in
     cfg = cfg.resolved(dataset.n_people)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # weight init (the stream has its own seeds)
-    stream = make_stream(dataset, cfg.exposures, seed=cfg.seed)
+    stream = make_stream(dataset, cfg.exposures, seed=cfg.seed, popularity=cfg.popularity)
     longest = stream.max_doc_tokens()
     if cfg.seq < longest:  # measurement feeds whole biographies: the model must have seen such windows
         raise KcapError(f"--seq {cfg.seq} is shorter than a biography can be ({longest} tokens); use --seq {longest} or more")

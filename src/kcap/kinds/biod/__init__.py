@@ -38,10 +38,10 @@ class BioD(DatasetKind):
 
         return load_biod(path, verify)
 
-    def stream(self, dataset: Any, exposures: int, seed: int = 0) -> Any:
+    def stream(self, dataset: Any, exposures: int, seed: int = 0, popularity: float = 0.0) -> Any:
         from kcap.kinds.biod.stream import BioDStream
 
-        return BioDStream(dataset, exposures, seed)
+        return BioDStream(dataset, exposures, seed, popularity)
 
     def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int, context: str) -> dict:
         from kcap.kinds.biod.measure import measure_biod

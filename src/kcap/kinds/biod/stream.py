@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kcap.corpus.gather import Rendered, gather_ranges
+from kcap.corpus.popularity import Popularity
 from kcap.corpus.windows import CHUNK_PEOPLE, FIXED_STREAM, WindowedStream
 from kcap.kinds.biod.data import BioDDataset, attribute_word, symbol
 from kcap.knowledge.pools import load_pools
@@ -106,25 +107,37 @@ class BioDStream(WindowedStream):
     dataset: BioDDataset
     exposures: int
     seed: int = 0
+    popularity: float = 0.0
     atlas: BioDAtlas = field(init=False)
 
     def __post_init__(self):
         self.atlas = BioDAtlas.build(self.dataset)
         self._fixed = fixed_orders(self.dataset) if self.dataset.variant == "simple" else None
+        self._pop = Popularity(self.dataset.n_people, self.popularity)
 
     @property
     def pad(self) -> int:
         return int(self.atlas.sep)
 
     def chunks(self) -> Iterator[np.ndarray]:
-        n, k = self.dataset.n_people, self.dataset.spec.attributes
+        n = self.dataset.n_people
         for r in range(self.exposures):
             rng = np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r]))
-            perm = rng.permutation(n)
+            perm = self._pop.round(rng)
             for lo in range(0, n, CHUNK_PEOPLE):
-                idx = perm[lo:lo + CHUNK_PEOPLE]
-                order = self._fixed[idx] if self._fixed is not None else np.argsort(rng.random((len(idx), k)), axis=1)
-                yield render_biod(self.atlas, self.dataset, idx, order).tokens
+                yield self.render_docs(perm[lo:lo + CHUNK_PEOPLE], rng)
+
+    def render_docs(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        k = self.dataset.spec.attributes
+        order = self._fixed[idx] if self._fixed is not None else np.argsort(rng.random((len(idx), k)), axis=1)
+        return render_biod(self.atlas, self.dataset, idx, order).tokens
+
+    def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A popular stream's held-out loss: people drawn from the same law, sentences freshly
+        ordered (a uniform stream has no held-out set)."""
+        if not self.popularity:
+            return None
+        return self.popular_heldout(self._pop, self.dataset.seed, count, seq)
 
     def doc_lengths(self) -> np.ndarray:
         names = self.dataset.people.astype(np.int64)
@@ -132,7 +145,11 @@ class BioDStream(WindowedStream):
         return 1 + name_len + self.dataset.spec.attributes * sentence_len(self.dataset)
 
     def total_tokens(self) -> int:
-        return self.exposures * int(self.doc_lengths().sum())
+        lengths = self.doc_lengths()
+        if not self.popularity:
+            return self.exposures * int(lengths.sum())
+        return sum(int(lengths[self._pop.round(np.random.default_rng(
+            np.random.SeedSequence([self.dataset.seed, self.seed, r])))].sum()) for r in range(self.exposures))
 
     def max_doc_tokens(self) -> int:
         return int(self.doc_lengths().max())

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kcap.errors import KcapError
 from kcap.kinds.base import DatasetKind, Estimate
 from kcap.kinds.bios.plan import JunkOptions, bios_tags, estimate_bios
 
@@ -37,10 +38,13 @@ class BioS(DatasetKind):
 
         return load_bios(path, verify)
 
-    def stream(self, dataset: Any, exposures: int, seed: int = 0) -> Any:
+    def stream(self, dataset: Any, exposures: int, seed: int = 0, popularity: float = 0.0) -> Any:
         from kcap.kinds.bios.stream import BioStream
 
-        stream = BioStream(dataset, exposures, seed)
+        if dataset.junk and popularity:
+            raise KcapError(f"{dataset.path}: a popularity law and junk data do not combine (junk windows "
+                            "are spread by exposure rounds); use a dataset without junk")
+        stream = BioStream(dataset, exposures, seed, popularity)
         if dataset.junk:
             from kcap.kinds.bios.junk import JunkStream
 

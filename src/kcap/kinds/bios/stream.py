@@ -1,6 +1,7 @@
 """The bioS training stream: exactly E exposures of every person, rendered on the fly, cut into windows.
 
-Round r of E is one exposure of everyone: a fresh random permutation of the people, each biography
+Round r of E is one exposure of everyone: a fresh random permutation of the people (or, with a
+popularity law, N draws from it: ``kcap.corpus.popularity``), each biography
 rendered anew (bioS multi + permute) or taken as its one fixed rendering (bioS simple). Rounds are
 concatenated, each biography preceded by the separator, and cut into windows of ``seq`` inputs
 whose targets are the next ``seq`` tokens, so every token after the first is predicted exactly once.
@@ -19,6 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
+from kcap.corpus.popularity import Popularity
 from kcap.corpus.windows import CHUNK_PEOPLE, FIXED_STREAM, WindowedStream, n_windows, windows
 from kcap.kinds.bios.data import BioSDataset, heldout_people
 from kcap.kinds.bios.render import Atlas, LengthTable, draw_choices, draw_templates, render
@@ -43,10 +45,13 @@ class BioStream(WindowedStream):
     dataset: BioSDataset
     exposures: int
     seed: int = 0
+    popularity: float = 0.0
+    """Zipf exponent of people's popularity (``kcap.corpus.popularity``; 0: every person once a round)."""
     atlas: Atlas = field(init=False)
     _fixed: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None)
 
     def __post_init__(self):
+        self._pop = Popularity(len(self.dataset.people), self.popularity)
         self.atlas = Atlas.build(load_pools(self.dataset.meta["pool_version"]), self.dataset.vocab(),
                                  domain=self.dataset.domain_token)
         if self.dataset.variant == "simple":
@@ -59,7 +64,7 @@ class BioStream(WindowedStream):
     def _round(self, r: int, lengths_only: bool = False, first_chunk: int = 0) -> Iterator[np.ndarray]:
         people = self.dataset.people
         n = len(people)
-        perm = self._round_rng(r).permutation(n)
+        perm = self._pop.round(self._round_rng(r))
         for c, lo in enumerate(range(0, n, CHUNK_PEOPLE)):
             if c < first_chunk:  # every chunk has its own RNG stream, so skipping one changes nothing after it
                 continue
@@ -107,8 +112,10 @@ class BioStream(WindowedStream):
         if self._fixed is None or self.dataset.junk:  # junk may emit any entry junk people use
             return self.dataset.meta.get("used_tokens", len(vocab) - 1)
         seen = np.zeros(len(vocab), bool)
-        for chunk in self._round(0):
-            seen[np.unique(chunk)] = True
+        people, n = self.dataset.people, len(self.dataset.people)
+        for lo in range(0, n, CHUNK_PEOPLE):
+            idx = np.arange(lo, min(lo + CHUNK_PEOPLE, n))
+            seen[np.unique(render(self.atlas, people[idx], self._fixed[0][idx], self._fixed[1][idx]).tokens)] = True
         return int(seen.sum())
 
     def doc_lengths(self) -> np.ndarray:
@@ -133,7 +140,19 @@ class BioStream(WindowedStream):
         return windows(self.chunks(start=start * seq * batch), seq, batch, pad=self.pad)
 
     def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Uniform stream: biographies of people the model never sees (what is learnable beyond
+        the facts). Popular stream: the training people drawn from the same law, freshly rendered
+        (the knowledge itself, weighted as the stream weights it)."""
+        if self.popularity:
+            return self.popular_heldout(self._pop, self.dataset.seed, count, seq)
         return heldout_windows(self, count, seq)
+
+    def render_docs(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self._fixed is not None:
+            templates, order = self._fixed[0][idx], self._fixed[1][idx]
+        else:
+            templates, order = draw_choices(rng, len(idx), self.atlas.n_templates)
+        return render(self.atlas, self.dataset.people[idx], templates, order).tokens
 
     @cached_property
     def _length_table(self) -> LengthTable:
@@ -149,7 +168,7 @@ class BioStream(WindowedStream):
         Each round costs one permutation and one template draw per person (no rendering, no
         sentence orders); rounds are independent, so they are counted in parallel threads (numpy
         releases the GIL): at N = 1M people, about 0.1 s per round per core."""
-        if self._fixed is not None:  # every round has the same biographies, in another order
+        if self._fixed is not None and not self.popularity:  # every round: the same biographies, reordered
             return self.exposures * self.round_tokens(0)
         self._length_table  # built once, before the threads share it
         workers = min(self.exposures, os.cpu_count() or 1, 16)

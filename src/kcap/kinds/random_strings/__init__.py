@@ -41,10 +41,10 @@ class RandomStrings(DatasetKind):
 
         return load_random(path, verify)
 
-    def stream(self, dataset: Any, exposures: int, seed: int = 0) -> Any:
+    def stream(self, dataset: Any, exposures: int, seed: int = 0, popularity: float = 0.0) -> Any:
         from kcap.kinds.random_strings.stream import RandomStream
 
-        return RandomStream(dataset, exposures, seed)
+        return RandomStream(dataset, exposures, seed, popularity)
 
     def measure(self, model: Any, dataset: Any, params: dict, device: Any, batch: int, context: str) -> dict:
         from kcap.kinds.random_strings.measure import measure_random

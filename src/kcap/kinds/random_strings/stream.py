@@ -1,5 +1,5 @@
-"""The random-strings training stream: every round a fresh permutation of the N sequences, each
-preceded by the separator."""
+"""The random-strings training stream: every round a fresh permutation of the N sequences (or N
+popularity-weighted draws, ``kcap.corpus.popularity``), each preceded by the separator."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kcap.corpus.popularity import Popularity
 from kcap.corpus.windows import CHUNK_PEOPLE, WindowedStream
 from kcap.kinds.random_strings.data import RandomDataset, symbol
 from kcap.knowledge.tokenizer import SEPARATOR, UNKNOWN
@@ -29,11 +30,13 @@ class RandomStream(WindowedStream):
     dataset: RandomDataset
     exposures: int
     seed: int = 0
+    popularity: float = 0.0
     _sym: np.ndarray = field(init=False)
 
     def __post_init__(self):
         self._sym = symbol_tokens(self.dataset)
         self._sep = self.dataset.vocab()[SEPARATOR]
+        self._pop = Popularity(self.dataset.n_people, self.popularity)
 
     @property
     def pad(self) -> int:
@@ -42,9 +45,19 @@ class RandomStream(WindowedStream):
     def chunks(self) -> Iterator[np.ndarray]:
         n = self.dataset.n_people
         for r in range(self.exposures):
-            perm = np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r])).permutation(n)
+            perm = self._pop.round(np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r])))
             for lo in range(0, n, CHUNK_PEOPLE):
                 yield render_sequences(self.dataset, self._sym, self._sep, perm[lo:lo + CHUNK_PEOPLE]).ravel()
+
+    def render_docs(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return render_sequences(self.dataset, self._sym, self._sep, idx).ravel()
+
+    def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A popular stream's held-out loss: sequences drawn from the same law (the strings are the
+        knowledge; a uniform stream has no held-out set, as there is nothing to learn beyond them)."""
+        if not self.popularity:
+            return None
+        return self.popular_heldout(self._pop, self.dataset.seed, count, seq)
 
     def total_tokens(self) -> int:
         return self.exposures * self.dataset.n_people * (self.dataset.meta["length"] + 1)
