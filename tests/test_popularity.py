@@ -97,7 +97,7 @@ def test_a_longer_stream_extends_a_shorter_one(strings):
 
 def test_popular_heldout_is_drawn_from_the_law_and_shared_by_every_run(strings, small_bios):
     pop = make_stream(strings, 2, seed=0, popularity=1.5)
-    x, y = pop.heldout(500, 9 * 4)
+    x, _ = pop.heldout(500, 9 * 4)
     assert np.array_equal(x, make_stream(strings, 7, seed=9, popularity=1.5).heldout(500, 9 * 4)[0])
     assert make_stream(strings, 2).heldout(500, 36) is None  # uniform random strings: no held-out set
     # the most popular sequence leads the sample

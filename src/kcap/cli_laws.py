@@ -184,7 +184,8 @@ def fit_passes_cmd(
                            if r["needed"] is not None else
                            f"never stored positive bits (final {r['final_bits']:,.0f}): no exposure count"))
     if fit["slope"] is not None:
-        typer.echo(f"exposures needed ∝ params^{fit['slope']:.3f} (negative: larger models need fewer passes)")
+        ci = f", 90% interval [{fit['ci'][0]:.3f}, {fit['ci'][1]:.3f}]" if fit.get("ci") else ""
+        typer.echo(f"exposures needed ∝ params^{fit['slope']:.3f}{ci} (negative: larger models need fewer passes)")
     for line in _verdict_line(fit, "slope"):
         typer.echo(line)
 

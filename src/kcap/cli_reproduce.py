@@ -57,9 +57,10 @@ def _print_plan(scale, planned, claims: list[str], jobs: int, as_json: bool) -> 
 
 
 def reproduce(
-    scale: Annotated[str, typer.Option(help="cpu (2 CPU cores; aims at 90 min), gpu (one H100-class GPU), or paper "
+    scale: Annotated[str, typer.Option(help="cpu (2 CPU cores; the capacity claims aim at 90 min, the compute claims at 60), gpu (one H100-class GPU), or paper "
                                             "(the paper's grid: plan, or --backend ray).")] = "cpu",
-    claims: Annotated[Optional[str], typer.Option(help="Claim ids, comma-separated (default: all), e.g. C1,C6.")] = None,
+    claims: Annotated[Optional[str], typer.Option(help="Claim ids, comma-separated, e.g. C1,C6, or a group: capacity "
+                                                       "(C1-C8), compute (C9-C11), all (the default).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reproduce-SCALE).")] = None,
     jobs: Annotated[Optional[int], typer.Option(min=1, help="Runs at once (default: CPU cores at cpu scale, else 1).")] = None,
     backend: Annotated[str, typer.Option(help="local or ray (the ray extra).")] = "local",
@@ -72,9 +73,11 @@ def reproduce(
     """Measure the paper's claims at one scale and write report.html, report.md and claims.json.
 
     Runs go through the sweep engine into the workspace's run store: finished runs are never
-    trained again, a killed invocation resumes, failures are recorded and skipped."""
+    trained again, a killed invocation resumes, failures are recorded and skipped. The capacity
+    claims (C1-C8) run first and the report is written once they are measured; the compute
+    claims (C9-C11) follow and the report is written again."""
     from kcap.reproduce.report import write_report
-    from kcap.reproduce.run import evaluate, parse_claims, plan_scale, run_scale
+    from kcap.reproduce.run import evaluate, parse_claims, plan_scale, run_scale, stage_claims
     from kcap.reproduce.scales import load_scale
 
     t0 = time.perf_counter()
@@ -101,10 +104,18 @@ def reproduce(
     if report_only:
         _require_measured(sc, planned)
     else:
-        states = run_scale(sc, planned, jobs if backend == "local" else None, backend, typer.echo)
-        if states.get("failed"):
-            typer.echo(f"{states['failed']} run(s) failed (recorded; `kcap sweep status SPEC` names them); "
-                       "their claims count what finished")
+        # the capacity claims first, with a report as soon as they are measured, then the compute side
+        stages = stage_claims(ids)
+        for k, stage in enumerate(stages):
+            mine = {name: planned[name] for name in sc.spec_names(stage)}
+            states = run_scale(sc, mine, jobs if backend == "local" else None, backend, typer.echo)
+            if states.get("failed"):
+                typer.echo(f"{states['failed']} run(s) failed (recorded; `kcap sweep status SPEC` names them); "
+                           "their claims count what finished")
+            if k < len(stages) - 1:
+                write_report(out, sc, evaluate(sc, planned, ids), time.perf_counter() - t0)
+                typer.echo(f"{', '.join(stage)} measured: report written in {time.perf_counter() - t0:.0f}s; "
+                           f"now {', '.join(c for s in stages[k + 1:] for c in s)}")
     outcomes = evaluate(sc, planned, ids)
     write_report(out, sc, outcomes, time.perf_counter() - t0)
     for o in outcomes:

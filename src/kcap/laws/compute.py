@@ -315,7 +315,8 @@ def _exponents(approach, keys: tuple[str, ...], *args) -> dict:
 
 def _approach3_why(fit: dict, ci: dict, min_loss: float) -> list[str]:
     """Why Approach 3's constants are not identified (empty when they are): non-finite scales, an
-    exponent off the searched range, E pinned at the best loss seen, a degenerate bootstrap."""
+    exponent off the searched range, E pinned at the best loss seen, an exponent whose interval is
+    as wide as itself (the data cannot tell it from half or twice its value), a degenerate bootstrap."""
     why = [f"{k} = {fit[k]:.4g} is not a finite positive number" for k in not_finite(fit, ("E", "A", "B", "G"))]
     lo, hi = EXPONENT_RANGE
     for k, term in (("alpha", "N"), ("beta", "D")):
@@ -325,6 +326,10 @@ def _approach3_why(fit: dict, ci: dict, min_loss: float) -> list[str]:
     if not fit["E"] < (1 - E_FLOOR_GAP) * min_loss:
         why.append(f"E = {fit['E']:.4g} is pinned at the lowest observed loss {min_loss:.4g}: no loss is left "
                    "to reduce, so A, B and the exponents are not identified")
+    for k in ("alpha", "beta", "a", "b"):
+        lo, hi = ci[k]
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi - lo < abs(fit[k])):
+            why.append(f"{k}'s 90% interval [{lo:.3g}, {hi:.3g}] is not narrower than {k} = {fit[k]:.3g} itself")
     zero = zero_width(ci, ("E", "alpha", "beta"))
     if zero:
         why.append(f"bootstrap interval of zero width for {', '.join(zero)} (every resample gave one fit)")

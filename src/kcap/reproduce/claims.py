@@ -1,4 +1,5 @@
-"""The paper's capacity claims (SCIENCE.md §4, §7), each measured from its specs' runs.
+"""The paper's claims (SCIENCE.md §4, §7), each measured from its specs' runs: the capacity
+claims C1-C8 here, the compute side C9-C11 in ``compute_claims``.
 
 A claim is a record: id, title, the paper's statement, and a function from its runs to its
 *parts* (one number the paper states, what kcap measured, and the runs behind it). The verdict
@@ -10,32 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 
+from kcap.reproduce.compute_claims import c9, c10, c11, crossing, curve  # noqa: F401 (C.crossing, C.curve)
 from kcap.reproduce.evidence import CAPACITY_BOUND, Result
-from kcap.reproduce.verdict import Measured, Paper, combine, mean_ci, ratio_ci, verdict
-
-
-@dataclass
-class Part:
-    """One number of a claim: the paper's, kcap's (None: not run) and the runs behind kcap's."""
-
-    label: str
-    paper: Paper
-    measured: Measured | None
-    runs: list[str] = field(default_factory=list)
-    note: str = ""
-    data: dict = field(default_factory=dict)
-    """Numbers behind the part that claims.json carries (e.g. C9's crossing FLOPs)."""
-    untestable: bool = False
-    """The runs ran, but cannot test the claim (the reference stored almost nothing, so a ratio is
-    noise): the value is shown, the verdict is *not run*, and ``note`` says why."""
-
-    @property
-    def verdict(self) -> str:
-        return "not run" if self.untestable else verdict(self.paper, self.measured)
+from kcap.reproduce.parts import Part
+from kcap.reproduce.verdict import Measured, Paper, combine, mean_ci, ratio_ci
 
 
 @dataclass(frozen=True)
@@ -233,57 +215,6 @@ def c8(results: list[Result]) -> list[Part]:
     return parts
 
 
-def curve(r: Result, smooth: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """(training FLOPs, training loss) along a run, the loss a running mean over ``smooth`` records."""
-    pts = [p for p in r.points or [] if p["flops"] and p["loss"] is not None]
-    f = np.array([p["flops"] for p in pts], float)
-    loss = np.array([p["loss"] for p in pts], float)
-    if loss.size >= smooth:
-        loss = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
-        f = f[smooth - 1:]
-    return f, loss
-
-
-def crossing(small: Result, large: Result) -> float | None:
-    """The training FLOPs from which the larger model's loss stays below the smaller's, when the
-    smaller one was ahead before (None: no such crossing on their common FLOPs range)."""
-    (fs, ls), (fl, ll) = curve(small), curve(large)
-    if fs.size < 2 or fl.size < 2:
-        return None
-    lo, hi = max(fs[0], fl[0]), min(fs[-1], fl[-1])
-    if lo >= hi:
-        return None
-    grid = np.geomspace(lo, hi, 200)
-    diff = np.interp(np.log(grid), np.log(fl), ll) - np.interp(np.log(grid), np.log(fs), ls)
-    ahead = diff < 0  # the larger model lower
-    if ahead.all() or not ahead[-1]:
-        return None
-    first = len(ahead) - int(np.argmin(ahead[::-1]))  # the start of the final run of "larger ahead"
-    return float(grid[first])
-
-
-def c9(results: list[Result]) -> list[Part]:
-    """Adjacent sizes (by parameters) on the same data: how many pairs cross, and where."""
-    by_data: dict[str, list[Result]] = defaultdict(list)
-    for r in results:
-        if r.points:
-            by_data[r.run.dataset_key].append(r)
-    paper = Paper(1.0, "at low FLOPs the smaller models' loss is lower; each larger model overtakes the next "
-                       "smaller one at higher FLOPs (share of adjacent pairs that cross)", "at_least")
-    pairs = []
-    for runs in by_data.values():
-        runs.sort(key=lambda r: r.params)
-        pairs += [(a, b, crossing(a, b)) for a, b in zip(runs, runs[1:])]
-    if not pairs:
-        return [Part("adjacent size pairs that cross", paper, None)]
-    crossings = [{"smaller": a.id, "larger": b.id, "smaller_params": a.params, "larger_params": b.params,
-                  "flops": f} for a, b, f in pairs]
-    n = sum(f is not None for _, _, f in pairs)
-    ids = sorted({r.id for a, b, _ in pairs for r in (a, b)})
-    return [Part("adjacent size pairs that cross", paper, Measured(n / len(pairs), None, len(ids)), ids,
-                 note=f"{n} of {len(pairs)} pairs cross", data={"crossings": crossings})]
-
-
 CLAIMS: dict[str, Claim] = {c.id: c for c in (
     Claim("C1", "Capacity at 1000 exposures", "≥ 2 bits/param for capacity-bound models; never above ~2.3",
           c1, "capacity"),
@@ -298,6 +229,10 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
           "1.3×, no MLP 1.5× worse, 1/4 MLP unchanged; MoE 1.3× / 1.5× worse", c8, "architectures"),
     Claim("C9", "Training loss vs FLOPs across sizes", "small models lower at low FLOPs; larger ones overtake",
           c9, "loss_vs_flops"),
+    Claim("C10", "Passes to memorize", "larger models need fewer passes: k bits take ~1000 passes with k/2 params, "
+          "100 with k, 1 with 10k", c10, "passes"),
+    Claim("C11", "A compute law on knowledge", "loss falls as a power law in params and tokens on a popularity-"
+          "weighted stream; data needs grow faster than parameters", c11, "compute_law"),
 )}
 
 

@@ -10,13 +10,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
 
 from kcap.report.capacity import capacity_plot  # noqa: E402
 from kcap.report.figure import save  # noqa: E402
-from kcap.reproduce.claims import curve  # noqa: E402
+from kcap.reproduce.compute_claims import curve  # noqa: E402
 from kcap.reproduce.run import Outcome  # noqa: E402
 
 
@@ -151,4 +152,73 @@ def loss_vs_flops(o: Outcome, path: Path) -> Path | None:
     return _finish(fig, ax, path, f"{o.claim.id}: {o.claim.title} (dotted: crossings)", 7)
 
 
-FIGURES = {"loss_vs_flops": loss_vs_flops, "capacity": capacity, "quantization": quantization, "junk": junk, "architectures": architectures}
+
+
+def passes(o: Outcome, path: Path) -> Path | None:
+    """C10: exposures needed against params/k (log-log), the fitted decline and the informal rule."""
+
+    from kcap.laws.passes import INFORMAL_RULE, rule_exposures
+
+    rows = (o.parts[0].data or {}).get("passes") or []
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.0, 4.4), dpi=120)
+    x = np.array([r["params_over_k"] for r in rows])
+    for key, marker, label in (("to_final", "o", "to 90% of its own final bits"),
+                               ("to_bits_max", "s", "to 90% of bits_max")):
+        have = [r for r in rows if r[key]]
+        ax.scatter([r["params_over_k"] for r in have], [r[key] for r in have], marker=marker,
+                   facecolors="none" if key == "to_bits_max" else None, label=label, zorder=3)
+    never = [r for r in rows if not r["to_bits_max"]]
+    if never:
+        ax.scatter([r["params_over_k"] for r in never], [r["exposures"] for r in never], marker="v", color="0.5",
+                   label="never 90% of bits_max (at its exposures)", zorder=3)
+    slope = (o.parts[0].data or {}).get("slope")
+    have = [r for r in rows if r["to_final"]]
+    if slope is not None and have:
+        xs = np.geomspace(x.min(), x.max(), 50)
+        ref = np.exp(np.mean([np.log(r["to_final"]) - slope * np.log(r["params_over_k"]) for r in have]))
+        ax.plot(xs, ref * xs**slope, color="C0", lw=1, label=f"fit: ∝ (params/k)^{slope:.2f}")
+    xs = np.geomspace(min(x.min(), INFORMAL_RULE[0][0]), max(x.max(), INFORMAL_RULE[-1][0]), 50)
+    ax.plot(xs, [rule_exposures(v) for v in xs], color="0.4", ls="--", lw=1, label="informal rule")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("params / k (k = bits_max of the data)")
+    ax.set_ylabel("exposures needed")
+    return _finish(fig, ax, path, f"{o.claim.id}: {o.claim.title}", 7)
+
+
+def compute_law(o: Outcome, path: Path) -> Path | None:
+    """C11: IsoFLOP profiles (held-out loss against params at each budget) with Approach 2's
+    minima and Approach 3's law drawn through them."""
+
+    from kcap.laws.compute import approach3_loss
+
+    data = o.parts[0].data or {}
+    slices = data.get("isoflop") or []
+    if not slices:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
+    budgets = sorted({p["budget"] for p in slices})
+    cmap = plt.get_cmap("plasma", max(2, len(budgets) + 1))
+    fit = data.get("fit")
+    for i, c in enumerate(budgets):
+        pts = sorted((p for p in slices if p["budget"] == c), key=lambda p: p["params"])
+        n = np.array([p["params"] for p in pts])
+        ax.plot(n, [p["loss"] for p in pts], "o", color=cmap(i), ms=4, label=f"C = {c:.2g}")
+        if fit:
+            ns = np.geomspace(n.min(), n.max(), 40)
+            ax.plot(ns, approach3_loss(fit, ns, c / (6 * ns)), color=cmap(i), lw=0.8)
+    for m in ((data.get("approach2") or {}).get("minima") or []):
+        ax.plot(m["N_opt"], m["loss_opt"], marker="*", color="k", ms=8, ls="none")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("held-out loss (popular draws, nats/token)")
+    state = "identified" if data.get("identified") else f"NOT IDENTIFIED: {data.get('why')}"
+    ax.text(0.01, 0.01, f"lines: Approach 3 ({state[:90]}); stars: Approach 2 minima", transform=ax.transAxes,
+            fontsize=6, va="bottom")
+    return _finish(fig, ax, path, f"{o.claim.id}: {o.claim.title} (IsoFLOP, C = 6ND)", 6)
+
+
+FIGURES = {"loss_vs_flops": loss_vs_flops, "capacity": capacity, "quantization": quantization, "junk": junk,
+           "architectures": architectures, "passes": passes, "compute_law": compute_law}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kcap.report.fmt import si
 from kcap.reproduce import document as doc
-from kcap.reproduce.claims import Part
+from kcap.reproduce.parts import Part
 from kcap.reproduce.evidence import CAPACITY_BOUND, Result
 from kcap.reproduce.figures import FIGURES, search
 from kcap.reproduce.run import Outcome
@@ -123,6 +123,7 @@ def claim_blocks(o: Outcome, scale: Scale, fig: Path | None, search_fig: Path | 
     if fig:
         out.append(doc.Figure(fig, f"{c.id} figure"))
     if o.results:
+        out += _detail_blocks(o)
         out.append(_runs_table(o.results, quantized=c.figure == "quantization"))
     if o.search:
         out += _search_blocks(o, search_fig)
@@ -132,6 +133,41 @@ def claim_blocks(o: Outcome, scale: Scale, fig: Path | None, search_fig: Path | 
         out.append(doc.Code(f"kcap reproduce --scale {scale.name} --claims {c.id}\n# or spec by spec: "
                             f"kcap sweep run {specs}"))
     return out
+
+
+def _detail_blocks(o: Outcome) -> list[doc.Block]:
+    """The numbers behind a compute-side claim's figure: C10's exposures per run, C11's fit."""
+    data = o.parts[0].data if o.parts else {}
+    if o.claim.figure == "passes" and data.get("passes"):
+        rows = tuple((r["run"], r["model"], si(r["params"]), f"{r['params_over_k']:.2g}", fmt(r["to_final"]),
+                      fmt(r["to_bits_max"]) if r["to_bits_max"] else f"not in {r['exposures']}",
+                      f"{r['final_share']:.0%}")
+                     for r in sorted(data["passes"], key=lambda r: r["params_over_k"]))
+        return [doc.Text("**Exposures needed, run by run** (k = bits_max; 90% shares, read off the bits curve):"),
+                doc.Table(("run", "model", "params", "params/k", "to 90% of own final", "to 90% of bits_max",
+                           "final share of bits_max"), rows)]
+    if o.claim.figure == "compute_law" and data.get("fit"):
+        fit, ci = data["fit"], data["ci"]
+        rows = tuple((k, fmt(fit[k]), f"[{fmt(ci[k][0])}, {fmt(ci[k][1])}]" if k in ci else "")
+                     for k in ("E", "A", "B", "alpha", "beta", "a", "b"))
+        state = "identified" if data["identified"] else f"**not identified**: {data['why']}"
+        out: list[doc.Block] = [
+            doc.Text(f"**Approach 3** on {data['points']} logged held-out losses (popularity s = {data['s']:g}, "
+                     f"C = 6ND): {state}. At C = {data['optimum']['flops']:.3g}: N_opt = "
+                     f"{si(data['optimum']['N_opt'])}, D_opt = {si(data['optimum']['D_opt'])}, "
+                     f"{data['optimum']['tokens_per_param']:.3g} tokens per parameter."),
+            doc.Table(("constant", "fit", "90% interval"), rows)]
+        minima = (data.get("approach2") or {}).get("minima") or []
+        if minima:
+            out += [doc.Text("**Approach 2**: the IsoFLOP minima (parabola in log N per budget) and Approach 3's "
+                             "90% interval of N_opt at the same budget:"),
+                    doc.Table(("budget C", "N_opt (Approach 2)", "Approach 3's interval", "interior"),
+                              tuple((f"{m['flops']:.3g}", si(m["N_opt"]),
+                                     f"[{si(m['approach3_interval'][0])}, {si(m['approach3_interval'][1])}]"
+                                     if m.get("approach3_interval") else "—", "yes" if m["interior"] else "no")
+                                    for m in minima))]
+        return out
+    return []
 
 
 def _search_blocks(o: Outcome, fig: Path | None) -> list[doc.Block]:

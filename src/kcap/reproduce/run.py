@@ -13,15 +13,31 @@ from kcap.reproduce.scales import ClaimPlan, Scale
 from kcap.sweep.plan import PlannedRun
 
 
+GROUPS = {"capacity": [f"C{i}" for i in range(1, 9)], "compute": ["C9", "C10", "C11"]}
+"""Names ``--claims`` accepts for sets of claims: the paper's capacity claims and the compute side."""
+
+
 def parse_claims(text: str | None) -> list[str]:
-    """``C1,C4`` -> ["C1", "C4"]; None -> every claim. An unknown id is an error."""
-    if text is None:
+    """``C1,C4`` -> ["C1", "C4"]; a group name (``capacity``, ``compute``) -> its claims; None or
+    ``all`` -> every claim. An unknown id is an error."""
+    if text is None or text.strip().lower() == "all":
         return list(CLAIMS)
-    ids = [c.strip().upper() for c in text.split(",") if c.strip()]
+    ids = []
+    for c in (c.strip() for c in text.split(",") if c.strip()):
+        ids += GROUPS.get(c.lower(), [c.upper()])
     bad = [c for c in ids if c not in CLAIMS]
     if bad or not ids:
-        raise KcapError(f"--claims: unknown claim id {', '.join(bad) or repr(text)} (known: {', '.join(CLAIMS)})")
+        raise KcapError(f"--claims: unknown claim id {', '.join(bad) or repr(text)} (known: {', '.join(CLAIMS)}, "
+                        f"or {', '.join(GROUPS)}, all)")
     return list(dict.fromkeys(ids))
+
+
+def stage_claims(claims: list[str]) -> list[list[str]]:
+    """The claims in the order they are run: the capacity claims, then the rest (each stage a
+    queue of its own, with a report between), leaving out an empty stage."""
+    first = [c for c in claims if c in GROUPS["capacity"]]
+    rest = [c for c in claims if c not in GROUPS["capacity"]]
+    return [s for s in (first, rest) if s]
 
 
 def plan_scale(scale: Scale, claims: list[str]) -> dict[str, list[PlannedRun]]:
