@@ -266,3 +266,31 @@ def test_failure_reasons_are_one_line():
     except RuntimeError as e:
         reason = failure_reason(e)
     assert reason.startswith("crash: RuntimeError at test_sweep_run.py:") and reason.endswith(": boom second line")
+
+
+def test_a_run_two_specs_share_is_measured_as_both_ask(tmp_path, monkeypatch):
+    """random-1000 asks for int8/int4, the lr search shares its seed-0 run and asks for nothing:
+    the run is planned once with both quantizations, and is not done until both are measured."""
+    from types import SimpleNamespace
+
+    from kcap.sweep import ledger
+    from kcap.sweep.plan import PlannedRun
+    from kcap.sweep.runner import merge_shared
+
+    def run(measure):
+        return PlannedRun(key="k", name="n", data={}, dataset_key="d", model={}, train={}, options={},
+                          measure=measure, origin="")
+
+    (merged,) = merge_shared([run({"enabled": True, "quantize": ["none", "int8", "int4"]}),
+                              run({"enabled": True, "quantize": ["none"]})]).values()
+    assert merged.measure == {"enabled": True, "quantize": ["none", "int8", "int4"]}
+    (merged,) = merge_shared([run({"enabled": False, "quantize": ["none"]}),
+                              run({"enabled": True, "quantize": ["int8"]})]).values()
+    assert merged.measure == {"enabled": True, "quantize": ["none", "int8"]}
+
+    monkeypatch.setattr(ledger, "trained", lambda r, s=None: True)
+    monkeypatch.setattr(ledger, "_in_store", lambda r, s, measured: True)
+    r = SimpleNamespace(run_dir=tmp_path, measure={"enabled": True, "quantize": ["none", "int8"]})
+    assert not ledger._finished(r, None)  # measured in full precision, int8 still to do
+    (tmp_path / "measure-int8.json").write_text("{}")
+    assert ledger._finished(r, None)

@@ -164,11 +164,12 @@ def passes(o: Outcome, path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(6.0, 4.4), dpi=120)
     x = np.array([r["params_over_k"] for r in rows])
-    for key, marker, label in (("to_final", "o", "to 90% of its own final bits"),
-                               ("to_bits_max", "s", "to 90% of bits_max")):
+    for key, marker, style, label in (("to_final", "o", {"color": "C0"}, "to 90% of its own final bits"),
+                                      ("to_bits_max", "s", {"facecolors": "none", "edgecolors": "C1", "s": 60},
+                                       "to 90% of bits_max")):
         have = [r for r in rows if r[key]]
-        ax.scatter([r["params_over_k"] for r in have], [r[key] for r in have], marker=marker,
-                   facecolors="none" if key == "to_bits_max" else None, label=label, zorder=3)
+        ax.scatter([r["params_over_k"] for r in have], [r[key] for r in have], marker=marker, label=label,
+                   zorder=3, **style)
     never = [r for r in rows if not r["to_bits_max"]]
     if never:
         ax.scatter([r["params_over_k"] for r in never], [r["exposures"] for r in never], marker="v", color="0.5",

@@ -71,7 +71,10 @@ def estimate(scale: Scale, planned: dict[str, list[PlannedRun]], claims: list[st
 
 
 def _unique(planned: dict[str, list[PlannedRun]], specs: tuple[str, ...]) -> list[PlannedRun]:
-    return list({r.key: r for s in specs for r in planned.get(s, [])}.values())
+    """Each run once; a run specs share is measured as each of them asks (``merge_shared``)."""
+    from kcap.sweep.runner import merge_shared
+
+    return list(merge_shared([r for s in specs for r in planned.get(s, [])]).values())
 
 
 def run_scale(scale: Scale, planned: dict[str, list[PlannedRun]], jobs: int | None, backend: str,

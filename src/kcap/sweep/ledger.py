@@ -68,9 +68,15 @@ def run_state(run, store: RunStore | None = None) -> tuple[str, str | None]:
 
 
 def _finished(run, store: RunStore | None) -> bool:
+    """Trained and measured as the spec asks: the full-precision measurement in the store and a
+    file for each quantization it lists (a run two specs share may have been measured for the
+    one that asked for less: it is not done for the other until measured again)."""
     if not trained(run, store):
         return False
-    return not run.measure["enabled"] or _in_store(run, store, measured=True)
+    if not run.measure["enabled"]:
+        return True
+    quantized = all((run.run_dir / rundir.quantized_measure(q)).is_file() for q in run.measure["quantize"] if q != "none")
+    return quantized and _in_store(run, store, measured=True)
 
 
 def trained(run, store: RunStore | None = None) -> bool:

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from kcap.errors import KcapError
@@ -76,6 +77,19 @@ def _check_args(backend: str, jobs: int | None, group_models: int | None) -> Non
         raise KcapError(f"--group-models must be at least 1, got {group_models}")
 
 
+def merge_shared(runs: list[PlannedRun]) -> dict[str, PlannedRun]:
+    """The runs by key, once each. A run that two specs share (same data, model and training: one
+    key) is measured for both: every quantization either lists, measurement on if either has it."""
+    out: dict[str, PlannedRun] = {}
+    for r in runs:
+        if r.key in out:
+            m, n = out[r.key].measure, r.measure
+            r = replace(out[r.key], measure={"enabled": m["enabled"] or n["enabled"],
+                                             "quantize": list(dict.fromkeys(m["quantize"] + n["quantize"]))})
+        out[r.key] = r
+    return out
+
+
 def run_planned(runs: list[PlannedRun], name: str, jobs: int | None = 1, backend: str = "local",
                 retry_failed: bool = False, address: str | None = None, echo: Callable[[str], None] = print,
                 group_models: int | None = None) -> Counter:
@@ -84,7 +98,7 @@ def run_planned(runs: list[PlannedRun], name: str, jobs: int | None = 1, backend
     _check_args(backend, jobs, group_models)
     if jobs is None and backend == "local":
         jobs = 1
-    runs = list({r.key: r for r in runs}.values())
+    runs = list(merge_shared(runs).values())
     states = {r.key: st for r, st, _ in sweep_status(runs)}
     todo = []
     for r in runs:
