@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -15,6 +16,21 @@ def write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def plain(obj, strict: bool = False):
+    """``obj`` with numpy arrays and scalars (anything with ``tolist``) as plain Python values for
+    json; ``strict`` also writes nan and inf as None, so that a file never carries a number that
+    is not one (fit files); without it they stay NaN/Infinity, which Python's json reads back."""
+    if isinstance(obj, dict):
+        return {k: plain(v, strict) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v, strict) for v in obj]
+    if hasattr(obj, "tolist"):
+        return plain(obj.tolist(), strict)
+    if strict and isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def write_json(path: Path, obj) -> None:

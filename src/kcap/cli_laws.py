@@ -10,30 +10,17 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from kcap.atomic import plain
 from kcap.errors import KcapError
 from kcap.report.figure import figure_path, output_path
 
 fit_app = typer.Typer(help="Fit scaling laws from the run store or a CSV.", no_args_is_help=True)
 
 
-def _clean(obj):
-    """``obj`` for strict JSON: arrays as lists, and nan/inf (a degenerate fit's overflow) as null,
-    so a fit file never carries a number that is not one (``kcap optimal`` refuses null)."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
 def _dump(obj) -> str:
-    return json.dumps(_clean(obj), indent=2, allow_nan=False, default=str)
+    """Strict JSON: arrays as lists, nan/inf (a degenerate fit's overflow) as null, so a fit file
+    never carries a number that is not one (``kcap optimal`` refuses null)."""
+    return json.dumps(plain(obj, strict=True), indent=2, allow_nan=False, default=str)
 
 
 def _write(path: Path, obj) -> None:

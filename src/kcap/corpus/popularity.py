@@ -14,8 +14,6 @@ seeds (same seeds, same bytes; a resumed run re-derives every round). s = 0 call
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 HELDOUT_STREAM = 0x50_4F_50  # RNG stream id of popularity-weighted held-out draws
@@ -27,19 +25,15 @@ def zipf_probs(n: int, s: float) -> np.ndarray:
     return w / w.sum()
 
 
-@dataclass(frozen=True)
 class Popularity:
     """How a round orders (s = 0) or draws (s > 0) its N documents."""
 
-    n: int
-    s: float = 0.0
-    _cdf: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self):
+    def __init__(self, n: int, s: float = 0.0):
+        self.n, self.s = n, float(s)
+        self._cdf = None
         if self.s:
-            cdf = np.cumsum(zipf_probs(self.n, self.s))
-            cdf[-1] = 1.0  # float sums may stop a hair short: no draw may fall past the last person
-            object.__setattr__(self, "_cdf", cdf)
+            self._cdf = np.cumsum(zipf_probs(n, self.s))
+            self._cdf[-1] = 1.0  # float sums may stop a hair short: no draw may fall past the last person
 
     def round(self, rng: np.random.Generator) -> np.ndarray:
         """The documents of one round, in stream order: a permutation, or N i.i.d. Zipf draws."""

@@ -38,13 +38,12 @@ class WindowedStream:
         from ``rng`` where the kind varies its renderings): what a popular held-out sample reads."""
         raise NotImplementedError
 
-    def popular_heldout(self, popularity, dataset_seed: int, count: int,
-                        seq: int) -> tuple[np.ndarray, np.ndarray]:
-        """Windows of ``count`` documents drawn from the stream's own popularity law
-        (``kcap.corpus.popularity``), freshly rendered: the held-out loss of a popular stream is
-        the expected loss on what the population talks about, which more compute keeps lowering
-        as rarer people are learned."""
-        idx, rng = popularity.heldout(dataset_seed, count)
+    def popular_heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows of ``count`` documents drawn from the stream's own popularity law (its ``_pop``,
+        a ``kcap.corpus.popularity.Popularity``), freshly rendered: the held-out loss of a popular
+        stream is the expected loss on what the population talks about, which more compute keeps
+        lowering as rarer people are learned."""
+        idx, rng = self._pop.heldout(self.dataset.seed, count)
         tokens = self.render_docs(idx, rng)
         (x, y), = windows(iter([tokens]), seq, n_windows(len(tokens), seq), pad=self.pad)
         return x, y

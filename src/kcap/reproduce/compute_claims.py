@@ -149,18 +149,18 @@ def _warmup(r: Result) -> int:
     return ((r.row or {}).get("config") or {}).get("derived", {}).get("warmup", 0)
 
 
+def _law_curve(r: Result) -> list[dict]:
+    """A run's logged held-out losses past its warm-up: what C11 reads (the warm-up is outside
+    what the law describes)."""
+    return [p for p in r.points or [] if p.get("heldout_loss") is not None and p["tokens"] and p["step"] >= _warmup(r)]
+
+
 def law_points(results: list[Result]) -> dict[str, np.ndarray]:
-    """Every logged held-out loss past its run's warm-up: params, tokens, loss (Approach 3 treats
-    each as one observation of L(N, D); the warm-up is outside what the law describes)."""
-    cols = {k: [] for k in ("params", "tokens", "loss")}
-    for r in results:
-        warm = _warmup(r)
-        for p in r.points or []:
-            if p.get("heldout_loss") is not None and p["step"] >= warm and p["tokens"]:
-                cols["params"].append(r.params)
-                cols["tokens"].append(p["tokens"])
-                cols["loss"].append(p["heldout_loss"])
-    return {k: np.array(v, float) for k, v in cols.items()}
+    """Every point of every run's law curve: params, tokens, loss (Approach 3 treats each as one
+    observation of L(N, D))."""
+    pts = [(r.params, p) for r in results for p in _law_curve(r)]
+    return {"params": np.array([n for n, _ in pts], float), "tokens": np.array([p["tokens"] for _, p in pts], float),
+            "loss": np.array([p["heldout_loss"] for _, p in pts], float)}
 
 
 def isoflop_slices(results: list[Result], budgets: int = ISOFLOP_BUDGETS) -> list[dict]:
@@ -171,8 +171,7 @@ def isoflop_slices(results: list[Result], budgets: int = ISOFLOP_BUDGETS) -> lis
     Budgets are log-spaced over all the runs' range; those spanned by fewer than 3 sizes are left out."""
     curves = []
     for r in results:
-        pts = [p for p in r.points or [] if p.get("heldout_loss") is not None and p["tokens"]
-               and p["step"] >= _warmup(r)]
+        pts = _law_curve(r)
         if len(pts) >= 2:
             curves.append((r, np.log([6.0 * r.params * p["tokens"] for p in pts]),
                            np.log([p["tokens"] for p in pts]), np.log([p["heldout_loss"] for p in pts])))
@@ -210,7 +209,7 @@ def cached_fit(pts: dict[str, np.ndarray]) -> dict:
     import hashlib
     import json
 
-    from kcap.atomic import write_json
+    from kcap.atomic import plain, write_json
     from kcap.laws.compute import fit_compute_law
     from kcap.store.workspace import workspace_dir
 
@@ -223,21 +222,8 @@ def cached_fit(pts: dict[str, np.ndarray]) -> dict:
             pass
     law = fit_compute_law(pts["params"], pts["tokens"], pts["loss"], n_boot=LAW_BOOT)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, _plain(law))
+    write_json(path, plain(law))
     return law
-
-
-def _plain(x):
-    """numpy scalars and arrays as plain JSON values (Python's json keeps nan and inf as NaN, Infinity)."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
 
 
 def predicted_exponents(s: float) -> dict[str, float]:

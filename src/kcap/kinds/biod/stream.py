@@ -122,10 +122,14 @@ class BioDStream(WindowedStream):
     def chunks(self) -> Iterator[np.ndarray]:
         n = self.dataset.n_people
         for r in range(self.exposures):
-            rng = np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r]))
+            rng = self._round_rng(r)
             perm = self._pop.round(rng)
             for lo in range(0, n, CHUNK_PEOPLE):
                 yield self.render_docs(perm[lo:lo + CHUNK_PEOPLE], rng)
+
+    def _round_rng(self, r: int) -> np.random.Generator:
+        """Round r's RNG: its order, then its sentence orders (a popular round's draws first)."""
+        return np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r]))
 
     def render_docs(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         k = self.dataset.spec.attributes
@@ -137,7 +141,7 @@ class BioDStream(WindowedStream):
         ordered (a uniform stream has no held-out set)."""
         if not self.popularity:
             return None
-        return self.popular_heldout(self._pop, self.dataset.seed, count, seq)
+        return self.popular_heldout(count, seq)
 
     def doc_lengths(self) -> np.ndarray:
         names = self.dataset.people.astype(np.int64)
@@ -148,8 +152,7 @@ class BioDStream(WindowedStream):
         lengths = self.doc_lengths()
         if not self.popularity:
             return self.exposures * int(lengths.sum())
-        return sum(int(lengths[self._pop.round(np.random.default_rng(
-            np.random.SeedSequence([self.dataset.seed, self.seed, r])))].sum()) for r in range(self.exposures))
+        return sum(int(lengths[self._pop.round(self._round_rng(r))].sum()) for r in range(self.exposures))
 
     def max_doc_tokens(self) -> int:
         return int(self.doc_lengths().max())

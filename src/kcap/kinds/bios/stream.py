@@ -144,7 +144,7 @@ class BioStream(WindowedStream):
         the facts). Popular stream: the training people drawn from the same law, freshly rendered
         (the knowledge itself, weighted as the stream weights it)."""
         if self.popularity:
-            return self.popular_heldout(self._pop, self.dataset.seed, count, seq)
+            return self.popular_heldout(count, seq)
         return heldout_windows(self, count, seq)
 
     def render_docs(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -57,7 +57,7 @@ class RandomStream(WindowedStream):
         knowledge; a uniform stream has no held-out set, as there is nothing to learn beyond them)."""
         if not self.popularity:
             return None
-        return self.popular_heldout(self._pop, self.dataset.seed, count, seq)
+        return self.popular_heldout(count, seq)
 
     def total_tokens(self) -> int:
         return self.exposures * self.dataset.n_people * (self.dataset.meta["length"] + 1)
