@@ -190,7 +190,7 @@ def micro_scale(root: Path) -> Path:
         "r100": {"train": {**MICRO_TRAIN, "exposures": 100},
                  "runs": [{"model": {"arch": "gpt2"}}, {"model": {"arch": "llama"}}]},
         # the compute side: a popular stream, bits and held-out loss at log-spaced steps, three sizes
-        "pop": {"train": {**MICRO_TRAIN, "exposures": 30, "popularity": 1.5, "schedule": "constant",
+        "pop": {"train": {**MICRO_TRAIN, "exposures": 10, "popularity": 1.5, "schedule": "constant",
                           "eval_every": 1, "eval_spacing": "log", "heldout": 64, "track_bits": True},
                 "runs": [{"model": {"base": {"layers": 1, "heads": 1, "d_model": d}}} for d in (4, 8, 16)]},
     }
@@ -243,6 +243,8 @@ def test_micro_scale_end_to_end_then_report_only(tmp_path):
     # a second invocation trains nothing; --report-only rebuilds the same verdicts
     again = _kcap(tmp_path, "reproduce", "--specs", specs, "--out", "rep")
     assert again.returncode == 0 and "0 to run" in again.stdout and "start" not in again.stdout
+    # the capacity claims' report came first while C10's runs trained; with nothing to train, one report
+    assert "C1, C2, C6, C8 measured: report written" in r.stdout and "report written in" not in again.stdout
     only = _kcap(tmp_path, "reproduce", "--specs", specs, "--out", "rep", "--report-only")
     assert only.returncode == 0, only.stderr
     assert [c["verdict"] for c in json.loads((out / "claims.json").read_text())["claims"]] == \

@@ -57,8 +57,9 @@ def _print_plan(scale, planned, claims: list[str], jobs: int, as_json: bool) -> 
 
 
 def reproduce(
-    scale: Annotated[str, typer.Option(help="cpu (2 CPU cores; the capacity claims aim at 90 min, the compute claims at 60), gpu (one H100-class GPU), or paper "
-                                            "(the paper's grid: plan, or --backend ray).")] = "cpu",
+    scale: Annotated[str, typer.Option(help="cpu (2 CPU cores; the capacity claims aim at 90 min, the compute "
+                                            "claims at 60), gpu (one H100-class GPU), or paper (the paper's grid: "
+                                            "plan, or --backend ray).")] = "cpu",
     claims: Annotated[Optional[str], typer.Option(help="Claim ids, comma-separated, e.g. C1,C6, or a group: capacity "
                                                        "(C1-C8), compute (C9-C11), all (the default).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reproduce-SCALE).")] = None,
@@ -77,7 +78,7 @@ def reproduce(
     claims (C1-C8) run first and the report is written once they are measured; the compute
     claims (C9-C11) follow and the report is written again."""
     from kcap.reproduce.report import write_report
-    from kcap.reproduce.run import evaluate, parse_claims, plan_scale, run_scale, stage_claims
+    from kcap.reproduce.run import all_done, evaluate, parse_claims, plan_scale, run_scale, stage_claims
     from kcap.reproduce.scales import load_scale
 
     t0 = time.perf_counter()
@@ -105,14 +106,15 @@ def reproduce(
         _require_measured(sc, planned)
     else:
         # the capacity claims first, with a report as soon as they are measured, then the compute side
-        stages = stage_claims(ids)
+        stages = stage_claims([c for c in ids if c in sc.claims])  # the claims this scale measures
         for k, stage in enumerate(stages):
             mine = {name: planned[name] for name in sc.spec_names(stage)}
             states = run_scale(sc, mine, jobs if backend == "local" else None, backend, typer.echo)
             if states.get("failed"):
                 typer.echo(f"{states['failed']} run(s) failed (recorded; `kcap sweep status SPEC` names them); "
                            "their claims count what finished")
-            if k < len(stages) - 1:
+            later = {name: planned[name] for s in stages[k + 1:] for name in sc.spec_names(s)}
+            if later and not all_done(later):  # a report to read while the next stage trains
                 write_report(out, sc, evaluate(sc, planned, ids), time.perf_counter() - t0)
                 typer.echo(f"{', '.join(stage)} measured: report written in {time.perf_counter() - t0:.0f}s; "
                            f"now {', '.join(c for s in stages[k + 1:] for c in s)}")

@@ -77,6 +77,13 @@ def _unique(planned: dict[str, list[PlannedRun]], specs: tuple[str, ...]) -> lis
     return list(merge_shared([r for s in specs for r in planned.get(s, [])]).values())
 
 
+def all_done(planned: dict[str, list[PlannedRun]]) -> bool:
+    """Whether every run of these specs is done (measured as its specs ask): nothing to train."""
+    from kcap.sweep.runner import sweep_status
+
+    return all(state == "done" for _, state, _ in sweep_status(_unique(planned, tuple(planned))))
+
+
 def run_scale(scale: Scale, planned: dict[str, list[PlannedRun]], jobs: int | None, backend: str,
               echo: Callable[[str], None]) -> Counter:
     """Run every spec's runs through the sweep engine as one queue, longest first (done runs are
