@@ -30,6 +30,10 @@ def test_fit_compute_from_csv_recovers_the_law(tmp_path):
     assert set(r["ci"]) >= {"E", "A", "B", "alpha", "beta"} and len(r["ci"]["alpha"]) == 2
     p = kcap("optimal", "--flops", "1e21", "--fit", tmp_path / "fit.json")
     assert p.returncode == 0 and "N_opt" in p.stdout and "interval" in p.stdout, p.stderr
+    # with the floor known, the other four constants are fitted around it
+    p = kcap("fit", "compute", csv, "--E", E, "--boot", 2)
+    assert p.returncode == 0 and "900 starts, E known" in p.stdout and "E = 1.8   [1.8, 1.8]" in p.stdout, p.stderr
+    one_line_error(kcap("fit", "compute", csv, "--E", 99), "E = 99", "below the lowest observed loss")
 
 
 def test_optimal_both_ways_with_default_laws():
@@ -267,11 +271,13 @@ def _bad_plot_paths(tmp_path):
 def test_every_figure_command_refuses_a_bad_path_in_one_line(tmp_path):
     cap = write_csv(tmp_path / "cap.csv", "params,bits,bits_max", [(1000, 10, 5000)])
     runs = write_csv(tmp_path / "runs.csv", "params,tokens,loss", [(1e6, 1e9, 2.5)] * 10)
-    for path, needle in _bad_plot_paths(tmp_path):
-        one_line_error(kcap("plot", "capacity", "--out", path), f"--out {path}", needle)
-        one_line_error(kcap("fit", "capacity", cap, "--plot", path), f"--plot {path}", needle)
-        one_line_error(kcap("fit", "compute", runs, "--plot", path), f"--plot {path}", needle)
-        one_line_error(kcap("fit", "passes", "--plot", path), f"--plot {path}", needle)
+    commands = [(("plot", "capacity"), "--out"), (("fit", "capacity", cap), "--plot"),
+                (("fit", "compute", runs), "--plot"), (("fit", "passes"), "--plot")]
+    # each command with each bad path in turn (the check itself is tested on every path below)
+    bad = _bad_plot_paths(tmp_path)
+    for k, (args, opt) in enumerate(commands):
+        for path, needle in (bad[k % len(bad)], bad[(k + 1) % len(bad)]):
+            one_line_error(kcap(*args, opt, path), f"{opt} {path}", needle)
     assert not (tmp_path / "figs.png").exists() and not (tmp_path / "x.png").exists()
     one_line_error(kcap("fit", "capacity", cap, "--out", tmp_path / "figs"), "--out", "is a directory")
     one_line_error(kcap("fit", "compute", runs, "--out", tmp_path / "nope" / "f.json"), "--out", "does not exist")

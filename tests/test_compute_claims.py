@@ -131,6 +131,30 @@ def test_c11_recovers_the_predicted_law_and_approach2_agrees(monkeypatch, tmp_pa
     assert json.loads(cached.read_text()) == law  # and rewritten
 
 
+def test_c11_refits_with_e_held_at_a_known_floor(monkeypatch, tmp_path):
+    import kcap.laws.compute as compute
+    from kcap.reproduce.claims import CLAIMS
+    from kcap.reproduce.report import _detail_blocks
+    from kcap.reproduce.run import Outcome
+
+    monkeypatch.setattr(CC, "LAW_BOOT", 10)
+    monkeypatch.setattr(compute, "default_starts", lambda: compute._grid(*compute.BOOT_GRID.values()))
+    law = {"E": 0.5, "A": 30.0, "B": 40.0, "alpha": 0.5, "beta": 1 / 3}
+    runs = [_law_run(n, 1.5, law, tokens_per_step=4e4 * 3e4 / n) for n in (3e3, 6e3, 1.2e4, 2.4e4, 4.8e4)]
+    monkeypatch.setattr(CC, "loss_floor", lambda results, s: law["E"])  # as kcap knows random strings' floor
+    parts = CC.c11(runs)
+    known = parts[0].data["known_floor"]
+    assert known["identified"] and known["fit"]["E"] == pytest.approx(0.5) and known["ci"]["E"] == [0.5, 0.5]
+    for k in ("alpha", "beta"):
+        assert known["fit"][k] == pytest.approx(law[k], rel=0.05), k
+    assert "with E held at the floor: alpha = " in parts[0].note
+    table = next(b for b in _detail_blocks(Outcome(CLAIMS["C11"], None, parts, runs)) if hasattr(b, "rows"))
+    assert "E at the exact floor" in table.header and table.rows[0][-1] == "held"
+    # a floor at or above the losses (no law reaches the points from there) is not fitted
+    monkeypatch.setattr(CC, "loss_floor", lambda results, s: 99.0)
+    assert "known_floor" not in CC.c11(runs)[0].data
+
+
 def test_c11_without_a_popular_stream_is_not_run():
     law = {"E": 0.5, "A": 30.0, "B": 40.0, "alpha": 0.5, "beta": 0.3}
     parts = CC.c11([_law_run(n, 0.0, law) for n in (3e3, 6e3, 1.2e4)])

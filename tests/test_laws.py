@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -42,10 +43,21 @@ def synthetic_losses(n: int, seed: int = 0, noise: float = 0.005):
     return params, tokens, loss
 
 
-@pytest.fixture(scope="module")
-def approach3():
+@pytest.fixture(scope="session")
+def approach3(tmp_path_factory):
+    """The 4,500-start fit of 150 synthetic points, made once per test session: xdist workers
+    share it through a file under a lock (the first to ask fits, the others read)."""
+    import fcntl
+
     data = synthetic_losses(150)
-    return data, fit_approach3(*data)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: nothing to share
+        return data, fit_approach3(*data)
+    path = tmp_path_factory.getbasetemp().parent / "approach3-fit.json"  # this session's, all workers'
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.is_file():
+            path.write_text(json.dumps(fit_approach3(*data)))
+        return data, json.loads(path.read_text())
 
 
 def test_grid_and_delta_are_the_standard_ones(approach3):
@@ -423,3 +435,18 @@ def test_optimal_refuses_a_bad_capacity_fit_file(tmp_path, content, needle):
     with pytest.raises(KcapError, match=re.escape(f"--capacity {path}")) as e:
         plan_optimal(params=1e6, capacity=path)
     assert needle in str(e.value)
+
+
+def test_approach3_with_a_known_floor_fits_the_other_four():
+    data = synthetic_losses(60, seed=2)
+    fit = fit_approach3(*data, E=TRUE["E"])
+    assert fit["E"] == pytest.approx(TRUE["E"]) and fit["E_known"] is True and fit["n_starts"] == 900
+    assert fit["alpha"] == pytest.approx(TRUE["alpha"], abs=0.02) and fit["beta"] == pytest.approx(TRUE["beta"], abs=0.02)
+    boot = bootstrap_approach3(*data, n_boot=8, fit=fit, E=TRUE["E"])
+    assert set(boot["samples"]["E"]) == {fit["E"]}  # held in every refit
+    # E's zero-width interval is by construction, not a degenerate bootstrap; the rest is checked
+    assert compute._approach3_why(fit, _ci(fit), float(np.min(data[2]))) == []
+    assert any("zero width for alpha, beta" in w for w in compute._approach3_why(fit, _ci(fit, 0.0), 1.0))
+    for bad in (float(np.min(data[2])), 0.0, math.nan):
+        with pytest.raises(KcapError, match="below the lowest observed loss"):
+            fit_approach3(*data, E=bad)

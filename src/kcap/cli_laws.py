@@ -45,6 +45,8 @@ def fit_compute(
     boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals (at least 2).")] = 100,
     out: Annotated[Optional[Path], typer.Option(help="Also write the fit as JSON (for `kcap optimal --fit`).")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Also draw loss vs FLOPs with the lower envelope.")] = None,
+    known_e: Annotated[Optional[float], typer.Option("--E", help="A known irreducible loss (nats/token), held fixed "
+                                                     "in Approach 3: random strings know theirs exactly.")] = None,
 ) -> None:
     """Chinchilla Approaches 1, 2 and 3 (SCIENCE.md §5) with bootstrap percentiles; each says
     whether the points identify it (`identified`, `why`)."""
@@ -59,7 +61,7 @@ def fit_compute(
     if plot and str(source) != "store":
         raise KcapError("--plot draws training curves from the store; fit a CSV without --plot")
     pts = compute_points(source)
-    result = fit_compute_law(pts["params"], pts["tokens"], pts["loss"], pts["flops"], n_boot=boot)
+    result = fit_compute_law(pts["params"], pts["tokens"], pts["loss"], pts["flops"], n_boot=boot, E=known_e)
     samples = result.pop("samples")
     result["source"] = str(source)
     if out:
@@ -77,7 +79,8 @@ def fit_compute(
 
 def _compute_lines(r: dict) -> list[str]:
     ci = r["ci"]
-    lines = [f"L(N, D) = E + A/N^alpha + B/D^beta from {r['n_points']} points ({r['n_starts']} starts):"]
+    lines = [f"L(N, D) = E + A/N^alpha + B/D^beta from {r['n_points']} points ({r['n_starts']} starts"
+             f"{', E known' if r.get('E_known') else ''}):"]
     lines += [f"  {k:>5} = {_g(r[k])}   [{_g(ci[k][0])}, {_g(ci[k][1])}]" for k in ("E", "A", "B", "alpha", "beta", "a", "b")]
     lines += _verdict_line(r, "Approach 3")
     lines.append(f"  N_opt ∝ C^{_g(r['a'])}, D_opt ∝ C^{_g(r['b'])}")

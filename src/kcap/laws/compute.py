@@ -139,33 +139,49 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _best_of_starts(data: tuple, starts: np.ndarray, delta: float) -> tuple[np.ndarray, float]:
-    """Run L-BFGS-B from every start and keep the lowest final objective."""
+FREE = [0, 1, 3, 4]  # theta's entries other than log E: what is fitted when E is known
+
+
+def _huber_lse_known_e(theta4, log_e, log_n, log_d, log_l, delta):
+    """_huber_lse with log E held at a known value: theta4 = (log A, log B, alpha, beta)."""
+    f, g = _huber_lse(np.insert(theta4, 2, log_e), log_n, log_d, log_l, delta)
+    return f, g[FREE]
+
+
+def _best_of_starts(data: tuple, starts: np.ndarray, delta: float, log_e: float | None = None
+                    ) -> tuple[np.ndarray, float]:
+    """Run L-BFGS-B from every start and keep the lowest final objective. With ``log_e`` (a
+    known floor) only the other four constants move, from the starts' distinct rows without E."""
+    if log_e is None:
+        fun, args = _huber_lse, (*data, delta)
+    else:
+        fun, args = _huber_lse_known_e, (log_e, *data, delta)
+        starts = np.unique(starts[:, FREE], axis=0)
     best_x, best_f = None, np.inf
     with np.errstate(over="ignore", invalid="ignore"), _one_blas_thread():
         for x0 in starts:
-            res = minimize(_huber_lse, x0, args=(*data, delta), jac=True, method="L-BFGS-B",
-                           options=LBFGS_OPTIONS)
+            res = minimize(fun, x0, args=args, jac=True, method="L-BFGS-B", options=LBFGS_OPTIONS)
             if np.isfinite(res.fun) and res.fun < best_f and np.all(np.isfinite(res.x)):
                 best_x, best_f = res.x, float(res.fun)
     if best_x is None:
         raise KcapError("Approach 3 fit failed from every start")
-    return best_x, best_f
+    return (best_x if log_e is None else np.insert(best_x, 2, log_e)), best_f
 
 
-def _summary(theta: np.ndarray, objective: float, n_points: int, n_starts: int) -> dict:
+def _summary(theta: np.ndarray, objective: float, n_points: int, n_starts: int, known_e: bool = False) -> dict:
     log_a, log_b, log_e, alpha, beta = (float(v) for v in theta)
     A, B = float(np.exp(log_a)), float(np.exp(log_b))
     G, a, b = frontier(A, B, alpha, beta)  # reported with the fit; kcap optimal recomputes them
     return {"E": float(np.exp(log_e)), "A": A, "B": B, "alpha": alpha, "beta": beta, "a": a, "b": b, "G": G,
-            "objective": objective, "n_points": n_points, "n_starts": n_starts}
+            "objective": objective, "n_points": n_points, "n_starts": n_starts, "E_known": known_e}
 
 
 def _theta(fit: dict) -> np.ndarray:
     return np.array([np.log(fit["A"]), np.log(fit["B"]), np.log(fit["E"]), fit["alpha"], fit["beta"]])
 
 
-def fit_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, delta: float = DELTA, *, starts: np.ndarray | None = None) -> dict:
+def fit_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, delta: float = DELTA, *,
+                  starts: np.ndarray | None = None, E: float | None = None) -> dict:
     """Fit L(N, D) = E + A/N^alpha + B/D^beta (Approach 3) from every start of the standard grid.
 
     Fitting log L through a log-sum-exp keeps all scales positive and the residuals relative; the
@@ -173,18 +189,34 @@ def fit_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, delta: 
     surface has many local minima (A and E trade off), hence the 4500 starts. `starts` (rows of
     log A, log B, log E, alpha, beta) replaces the grid, e.g. for bootstrap refits. Points with
     fewer than 3 distinct sizes or token counts, or 6 distinct points, are refused (KcapError).
+
+    `E`, where the irreducible loss is known exactly (random strings: the entropy of which string
+    comes), holds it there and fits the other four constants (900 starts: the grid without E); it
+    must lie below every observed loss, or the law could not reach the points.
     """
     n, d, l = _arrays(params=params, tokens=tokens, loss=loss)
     _check_identifiable(n, d)
-    return _fit3(n, d, l, delta, default_starts() if starts is None else starts)
+    log_e = _known_log_e(E, l)
+    return _fit3(n, d, l, delta, default_starts() if starts is None else starts, log_e)
 
 
-def _fit3(n: np.ndarray, d: np.ndarray, l: np.ndarray, delta: float, starts: ArrayLike) -> dict:
+def _known_log_e(E: float | None, loss: np.ndarray) -> float | None:
+    if E is None:
+        return None
+    if not (np.isfinite(E) and 0 < E < loss.min()):
+        raise KcapError(f"E = {E:g}: a known floor must be positive and below the lowest observed loss "
+                        f"{loss.min():.4g}")
+    return float(np.log(E))
+
+
+def _fit3(n: np.ndarray, d: np.ndarray, l: np.ndarray, delta: float, starts: ArrayLike,
+          log_e: float | None = None) -> dict:
     """Approach 3 on checked arrays. Bootstrap resamples come here unchecked: a resample that drew
     only two sizes fits badly, and that spread belongs in the interval."""
     starts = np.atleast_2d(np.asarray(starts, dtype=float))
-    theta, objective = _best_of_starts((np.log(n), np.log(d), np.log(l)), starts, delta)
-    return _summary(theta, objective, n.size, len(starts))
+    theta, objective = _best_of_starts((np.log(n), np.log(d), np.log(l)), starts, delta, log_e)
+    n_starts = len(starts) if log_e is None else len(np.unique(starts[:, FREE], axis=0))
+    return _summary(theta, objective, n.size, n_starts, log_e is not None)
 
 
 def approach3_loss(fit: dict, params: ArrayLike, tokens: ArrayLike) -> float | np.ndarray:
@@ -195,21 +227,23 @@ def approach3_loss(fit: dict, params: ArrayLike, tokens: ArrayLike) -> float | n
 
 def bootstrap_approach3(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, n_boot: int = 200, seed: int = 0,
                         percentiles: tuple[float, float] = (5, 95), *, fit: dict | None = None,
-                        delta: float = DELTA) -> dict:
+                        delta: float = DELTA, E: float | None = None) -> dict:
     """Percentile intervals for the Approach 3 constants by resampling points with replacement.
 
     Each refit starts from the full fit's optimum plus BOOT_GRID (17 starts, not 4500): a
     resample's optimum lies near the original one, and the coarse grid guards against a resample
-    moving to another basin. Pass `fit` to reuse a full fit already made.
+    moving to another basin. Pass `fit` to reuse a full fit already made; `E`, a known floor, is
+    held in every refit as in the fit (E's interval then has zero width by construction).
     """
     n, d, l = _arrays(params=params, tokens=tokens, loss=loss)
-    fit = fit_approach3(n, d, l, delta) if fit is None else fit
+    fit = fit_approach3(n, d, l, delta, E=E) if fit is None else fit
+    log_e = _known_log_e(E, l)
     starts = np.vstack([_theta(fit), _grid(*BOOT_GRID.values())])
     rng = np.random.default_rng(seed)
     samples = {k: [] for k in CI_KEYS}
     for _ in range(n_boot):
         idx = rng.integers(0, n.size, n.size)
-        refit = _fit3(n[idx], d[idx], l[idx], delta, starts)
+        refit = _fit3(n[idx], d[idx], l[idx], delta, starts, log_e)
         for k in CI_KEYS:
             samples[k].append(refit[k])
     ci = {k: [float(np.percentile(v, p)) for p in percentiles] for k, v in samples.items()}
@@ -323,35 +357,36 @@ def _approach3_why(fit: dict, ci: dict, min_loss: float) -> list[str]:
         if not lo <= fit[k] <= hi:  # nan fails too
             why.append(f"{k} = {fit[k]:.4g} is outside [{lo:g}, {hi:g}]: the {term} term is not identified "
                        "(its exponent traded against its scale)")
-    if not fit["E"] < (1 - E_FLOOR_GAP) * min_loss:
+    if not fit.get("E_known") and not fit["E"] < (1 - E_FLOOR_GAP) * min_loss:
         why.append(f"E = {fit['E']:.4g} is pinned at the lowest observed loss {min_loss:.4g}: no loss is left "
                    "to reduce, so A, B and the exponents are not identified")
     for k in ("alpha", "beta", "a", "b"):
         lo, hi = ci[k]
         if not (np.isfinite(lo) and np.isfinite(hi) and hi - lo < abs(fit[k])):
             why.append(f"{k}'s 90% interval [{lo:.3g}, {hi:.3g}] is not narrower than {k} = {fit[k]:.3g} itself")
-    zero = zero_width(ci, ("E", "alpha", "beta"))
+    zero = zero_width(ci, ("alpha", "beta") if fit.get("E_known") else ("E", "alpha", "beta"))
     if zero:
         why.append(f"bootstrap interval of zero width for {', '.join(zero)} (every resample gave one fit)")
     return why
 
 
 def fit_compute_law(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, flops: ArrayLike | None = None,
-                    n_boot: int = 100) -> dict:
+                    n_boot: int = 100, E: float | None = None) -> dict:
     """All three approaches on one set of points, as ``kcap fit compute`` reports them.
 
     Approach 3's constants with bootstrap intervals (ci, and the bootstrap samples, from which
     ``kcap optimal --fit`` draws its interval on N_opt) and its ``identified`` / ``why``, plus the
     exponents a and b of Approaches 1 and 2 with their own ``identified`` / ``why``. Points that
-    cannot identify Approach 3 at all are refused (KcapError) before any fit.
+    cannot identify Approach 3 at all are refused (KcapError) before any fit. ``E``: a known
+    irreducible loss, held fixed in Approach 3 (``fit_approach3``).
     """
     if n_boot < 2:  # a percentile interval of 0 or 1 resamples has zero width by construction
         raise KcapError(f"n_boot = {n_boot}: the bootstrap needs at least 2 resamples")
     if np.size(params) < MIN_POINTS:
         raise KcapError(f"{np.size(params)} points are too few for a compute-law fit (need at least {MIN_POINTS})")
     with np.errstate(all="ignore"):  # degenerate fits overflow exp(a) on the way; the result says so
-        fit3 = fit_approach3(params, tokens, loss)
-        boot = bootstrap_approach3(params, tokens, loss, n_boot=n_boot, fit=fit3)
+        fit3 = fit_approach3(params, tokens, loss, E=E)
+        boot = bootstrap_approach3(params, tokens, loss, n_boot=n_boot, fit=fit3, E=E)
     why = _approach3_why(fit3, boot["ci"], float(np.min(loss)))
     return {**fit3, "ci": boot["ci"], "n_boot": n_boot, **verdict(why),
             "approach1": _exponents(fit_approach1, ("a", "b"), params, tokens, loss, flops),

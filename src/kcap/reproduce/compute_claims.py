@@ -202,10 +202,11 @@ def loss_floor(results: list[Result], s: float) -> float | None:
     return float(-(p * np.log(p)).sum() / (r.run.data["random"]["length"] + 1))
 
 
-def cached_fit(pts: dict[str, np.ndarray]) -> dict:
-    """``fit_compute_law`` on these points, kept in the workspace (``fits/<hash>.json``) under a
-    hash of its exact inputs: the fit is deterministic and takes about a minute (4,500 starts and
-    LAW_BOOT refits), so a report rebuilt from an unchanged store reads it back instead."""
+def cached_fit(pts: dict[str, np.ndarray], E: float | None = None) -> dict:
+    """``fit_compute_law`` on these points (``E``: a known floor, held fixed), kept in the workspace
+    (``fits/<hash>.json``) under a hash of its exact inputs: the fit is deterministic and takes
+    about a minute (4,500 starts and LAW_BOOT refits), so a report rebuilt from an unchanged store
+    reads it back instead."""
     import hashlib
     import json
 
@@ -213,14 +214,15 @@ def cached_fit(pts: dict[str, np.ndarray]) -> dict:
     from kcap.laws.compute import fit_compute_law
     from kcap.store.workspace import workspace_dir
 
-    h = hashlib.sha256(json.dumps([LAW_BOOT] + [pts[k].tolist() for k in ("params", "tokens", "loss")]).encode())
+    key = [LAW_BOOT] + [pts[k].tolist() for k in ("params", "tokens", "loss")] + ([E] if E is not None else [])
+    h = hashlib.sha256(json.dumps(key).encode())
     path = workspace_dir() / "fits" / f"compute-{h.hexdigest()[:16]}.json"
     if path.is_file():
         try:
             return json.loads(path.read_text())
         except ValueError:  # a damaged cache file is refitted and rewritten
             pass
-    law = fit_compute_law(pts["params"], pts["tokens"], pts["loss"], n_boot=LAW_BOOT)
+    law = fit_compute_law(pts["params"], pts["tokens"], pts["loss"], n_boot=LAW_BOOT, E=E)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, plain(law))
     return law
@@ -276,10 +278,18 @@ def c11(results: list[Result]) -> list[Part]:
     data = {"s": s, "fit": constants, "ci": law["ci"], "identified": law["identified"], "why": law["why"],
             "points": int(pts["params"].size), "approach2": None, "isoflop": slices, "floor": floor}
     parts[0].data = data
-    if floor is not None:  # the one constant kcap knows exactly: say how the fit's E compares
+    if floor is not None and floor < pts["loss"].min():
+        # the one constant kcap knows exactly: how the fit's E compares, and the law refitted with E
+        # held there (do the exponents move once E cannot take part of the fall?)
         lo, hi = law["ci"]["E"]
+        known = cached_fit(pts, E=floor)
+        data["known_floor"] = {"fit": {k: known[k] for k in constants}, "ci": known["ci"],
+                               "identified": known["identified"], "why": known["why"]}
         parts[0].note = (parts[0].note + "; " if parts[0].note else "") + \
-            f"E = {law['E']:.3g} [{lo:.3g}, {hi:.3g}] against the exact floor {floor:.3g} (the entropy of which string comes)"
+            f"E = {law['E']:.3g} [{lo:.3g}, {hi:.3g}] against the exact floor {floor:.3g} (the entropy of which " \
+            f"string comes); with E held at the floor: " + \
+            ", ".join(f"{k} = {known[k]:.3g} [{known['ci'][k][0]:.3g}, {known['ci'][k][1]:.3g}]"
+                      for k in ("alpha", "beta", "a", "b"))
     top = max((p["budget"] for p in slices), default=float(np.max(6.0 * pts["params"] * pts["tokens"])))
     alloc = optimal_allocation(constants, top)
     data["optimum"] = {"flops": top, **{k: float(v) for k, v in alloc.items()}}

@@ -147,16 +147,27 @@ def _detail_blocks(o: Outcome) -> list[doc.Block]:
                 doc.Table(("run", "model", "params", "params/k", "to 90% of own final", "to 90% of bits_max",
                            "final share of bits_max"), rows)]
     if o.claim.figure == "compute_law" and data.get("fit"):
-        fit, ci = data["fit"], data["ci"]
-        rows = tuple((k, fmt(fit[k]), f"[{fmt(ci[k][0])}, {fmt(ci[k][1])}]" if k in ci else "")
-                     for k in ("E", "A", "B", "alpha", "beta", "a", "b"))
+        fits = [(data["fit"], data["ci"], False)]
+        if data.get("known_floor"):
+            fits.append((data["known_floor"]["fit"], data["known_floor"]["ci"], True))
+
+        def cells(k: str) -> tuple[str, ...]:
+            return tuple(c for fit, ci, held in fits
+                         for c in (fmt(fit[k]), "held" if held and k == "E" else f"[{fmt(ci[k][0])}, {fmt(ci[k][1])}]"))
+
+        rows = tuple((k, *cells(k)) for k in ("E", "A", "B", "alpha", "beta", "a", "b"))
+        head = ("constant", "fit", "90% interval") + (("E at the exact floor", "90% interval") if len(fits) > 1 else ())
         state = "identified" if data["identified"] else f"**not identified**: {data['why']}"
+        if data.get("known_floor"):
+            kf = data["known_floor"]
+            state += (f"; refitted with E held at the exact floor {data['floor']:.3g}: "
+                      + ("identified" if kf["identified"] else f"not identified ({kf['why']})"))
         out: list[doc.Block] = [
             doc.Text(f"**Approach 3** on {data['points']} logged held-out losses (popularity s = {data['s']:g}, "
                      f"C = 6ND): {state}. At C = {data['optimum']['flops']:.3g}: N_opt = "
                      f"{si(data['optimum']['N_opt'])}, D_opt = {si(data['optimum']['D_opt'])}, "
                      f"{data['optimum']['tokens_per_param']:.3g} tokens per parameter."),
-            doc.Table(("constant", "fit", "90% interval"), rows)]
+            doc.Table(head, rows)]
         minima = (data.get("approach2") or {}).get("minima") or []
         if minima:
             out += [doc.Text("**Approach 2**: the IsoFLOP minima (parabola in log N per budget) and Approach 3's "
