@@ -1,0 +1,73 @@
+"""What each model of a popular random-strings sweep knows, string by string (docs/scaling.md §5, C11).
+
+The prediction C11 tests assumes a string is either known or not, that a string is learned once
+seen about E* times whatever the model, and that a model knows as many strings as its capacity
+allows. This reads every popular random-strings run in the workspace, scores each string with the
+final model (nats over its symbols after the first, which carries "which string comes"), and
+prints, per run: strings known (under a third of a uniform guess), strings half-known, E* (the
+exposures the stream gave the string at the rank where the share known falls below one half), the
+bits held in known strings per parameter, and what an unknown string costs against a uniform guess.
+
+    KCAP_WORKSPACE=reproduce-ws python experiments/popularity_by_rank.py   (seconds; reads, never writes)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import torch
+
+from kcap.corpus.popularity import zipf_probs
+from kcap.kinds.random_strings.measure import measured_documents
+from kcap.measure.evaluate import load_run_model, run_dataset
+from kcap.measure.losses import token_losses
+from kcap.store.workspace import workspace_dir
+
+
+def by_string(run) -> dict | None:
+    """Per-string losses of one run's final model, or None if the run is not a popular random-strings run."""
+    cfg = json.loads((run / "config.json").read_text())
+    s = cfg["train"].get("popularity") or 0
+    if not s or cfg["data"].get("kind") != "random" or not (run / "model.safetensors").is_file():
+        return None
+    config, model = load_run_model(run)
+    ds = run_dataset(run, config)
+    n, S, V = ds.n_people, ds.meta["length"], ds.meta["alphabet"]
+    docs = measured_documents(ds)(np.arange(n))
+    with torch.no_grad():
+        loss, _ = token_losses(model, docs.tokens, docs.offsets, torch.device("cpu"), 256, "previous")
+    return {"params": config["params"]["total"], "exposures": cfg["train"]["exposures"],
+            "seen": cfg["train"]["exposures"] * n * zipf_probs(n, s),  # expected draws of each string
+            "loss": loss[:, 2:].astype(np.float64).sum(1), "uniform": (S - 1) * math.log(V), "bits": (S - 1) * math.log2(V)}
+
+
+def summary(r: dict) -> dict:
+    known = r["loss"] < r["uniform"] / 3
+    half = (r["loss"] >= r["uniform"] / 3) & (r["loss"] < 2 * r["uniform"] / 3)
+    order = np.argsort(-r["seen"])  # most popular first
+    share = np.convolve(known[order], np.ones(21) / 21, mode="valid")  # share known in ranks i..i+20
+    below = np.flatnonzero(share < 0.5) + 10  # the window's centre rank
+    return {"params": r["params"], "exposures": r["exposures"], "known": int(known.sum()), "half": int(half.sum()),
+            "E_star": float(r["seen"][order][below[0]]) if below.size else None,
+            "bits_per_param": known.sum() * r["bits"] / r["params"],
+            "unknown_cost": float(np.median(r["loss"][~known]) / r["uniform"]) if (~known).any() else None}
+
+
+def main() -> None:
+    runs = sorted((workspace_dir() / "runs").iterdir()) if (workspace_dir() / "runs").is_dir() else []
+    rows = [summary(r) for r in map(by_string, runs) if r is not None]
+    if not rows:
+        sys.exit(f"no popular random-strings run with weights in {workspace_dir() / 'runs'}")
+    print("| params | exposures | strings known | half-known | E* (exposures) | known bits/param | unknown string vs uniform |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for s in sorted(rows, key=lambda s: (s["params"], s["exposures"])):
+        e = f"{s['E_star']:.0f}" if s["E_star"] is not None else "-"
+        cost = f"{s['unknown_cost']:.2f}x" if s["unknown_cost"] is not None else "-"
+        print(f"| {s['params']:,} | {s['exposures']} | {s['known']} | {s['half']} | {e} | {s['bits_per_param']:.2f} | {cost} |")
+
+
+if __name__ == "__main__":
+    main()
