@@ -237,6 +237,11 @@ def test_micro_scale_end_to_end_then_report_only(tmp_path):
     # exposures per run (C11's fit is tested on constructed runs: its 4,500 starts take 15 s)
     c10 = by["C10"]["parts"][0]
     assert len(c10["passes"]) == 3 and by["C10"]["figure"] and "Exposures needed, run by run" in md
+    # what each popular run knows, string by string (the research script of docs/scaling.md §5)
+    script = Path(__file__).parents[1] / "experiments" / "popularity_by_rank.py"
+    by_rank = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert by_rank.returncode == 0, by_rank.stderr
+    assert len([row for row in by_rank.stdout.splitlines() if row[:3].strip("| ").isdigit()]) == 3  # one per run
     # one claim's figure alone, from the store
     fig = _kcap(tmp_path, "plot", "claim", "C1", "--specs", specs, "--out", "c1.png")
     assert fig.returncode == 0 and (tmp_path / "c1.png").stat().st_size > 1000, fig.stderr
