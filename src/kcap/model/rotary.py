@@ -6,10 +6,14 @@ import torch
 
 
 def rotary_tables(seq: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    freqs = torch.outer(torch.arange(seq, dtype=torch.float32), inv_freq)
-    emb = torch.cat([freqs, freqs], dim=-1)  # (seq, head_dim), rotate-half layout
-    return emb.cos(), emb.sin()
+    """cos and sin tables, (seq, head_dim), on the default device. Computed on the CPU and then
+    moved: a model built under ``torch.device("meta")`` (a sweep plan counting parameters) would
+    otherwise run arange on meta, whose first use loads torch's meta kernels (~1.5 s a command)."""
+    device = torch.empty(0).device
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device="cpu") / head_dim)
+    freqs = torch.outer(torch.arange(seq, dtype=torch.float32, device="cpu"), inv_freq)
+    emb = torch.cat([freqs, freqs], dim=-1)  # rotate-half layout
+    return emb.cos().to(device), emb.sin().to(device)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -236,6 +236,19 @@ def predicted_exponents(s: float) -> dict[str, float]:
     return {"alpha": s - 1, "beta": (s - 1) / s, "a": 1 / (1 + s), "b": s / (1 + s)}
 
 
+def _known_floor(pts: dict[str, np.ndarray], law: dict, floor: float, data: dict) -> str:
+    """The one constant kcap knows exactly: how the fit's E compares, and the law refitted with E
+    held there (do the exponents move once E cannot take part of the fall?), kept in ``data``."""
+    known = cached_fit(pts, E=floor)
+    data["known_floor"] = {"fit": {k: known[k] for k in data["fit"]}, "ci": known["ci"],
+                           "identified": known["identified"], "why": known["why"]}
+    lo, hi = law["ci"]["E"]
+    return (f"E = {law['E']:.3g} [{lo:.3g}, {hi:.3g}] against the exact floor {floor:.3g} (the entropy of which "
+            "string comes); with E held at the floor: "
+            + ", ".join(f"{k} = {known[k]:.3g} [{known['ci'][k][0]:.3g}, {known['ci'][k][1]:.3g}]"
+                        for k in ("alpha", "beta", "a", "b")))
+
+
 def c11(results: list[Result]) -> list[Part]:
     """Approach 3 on the popular stream's held-out losses, its exponents against the prediction
     from s, and Approach 2's IsoFLOP minima against Approach 3's interval."""
@@ -279,17 +292,7 @@ def c11(results: list[Result]) -> list[Part]:
             "points": int(pts["params"].size), "approach2": None, "isoflop": slices, "floor": floor}
     parts[0].data = data
     if floor is not None and floor < pts["loss"].min():
-        # the one constant kcap knows exactly: how the fit's E compares, and the law refitted with E
-        # held there (do the exponents move once E cannot take part of the fall?)
-        lo, hi = law["ci"]["E"]
-        known = cached_fit(pts, E=floor)
-        data["known_floor"] = {"fit": {k: known[k] for k in constants}, "ci": known["ci"],
-                               "identified": known["identified"], "why": known["why"]}
-        parts[0].note = (parts[0].note + "; " if parts[0].note else "") + \
-            f"E = {law['E']:.3g} [{lo:.3g}, {hi:.3g}] against the exact floor {floor:.3g} (the entropy of which " \
-            f"string comes); with E held at the floor: " + \
-            ", ".join(f"{k} = {known[k]:.3g} [{known['ci'][k][0]:.3g}, {known['ci'][k][1]:.3g}]"
-                      for k in ("alpha", "beta", "a", "b"))
+        parts[0].note = (parts[0].note + "; " if parts[0].note else "") + _known_floor(pts, law, floor, data)
     top = max((p["budget"] for p in slices), default=float(np.max(6.0 * pts["params"] * pts["tokens"])))
     alloc = optimal_allocation(constants, top)
     data["optimum"] = {"flops": top, **{k: float(v) for k, v in alloc.items()}}
