@@ -97,9 +97,9 @@ def _split_none(t) -> tuple[type, bool]:
 def bounds_problem(value: float, o) -> str | None:
     """What is wrong with a number against the bounds of ``o`` (an Option or a sweep Leaf)."""
     if o.lo is not None and (value <= o.lo if o.lo_open else value < o.lo):
-        return f"must be {'>' if o.lo_open else '>='} {o.lo:g}, got {value!r}"
+        return f"must be {'>' if o.lo_open else '>='} {o.lo!r}, got {value!r}"
     if o.hi is not None and (value >= o.hi if o.hi_open else value > o.hi):
-        return f"must be {'<' if o.hi_open else '<='} {o.hi:g}, got {value!r}"
+        return f"must be {'<' if o.hi_open else '<='} {o.hi!r}, got {value!r}"
     return None
 
 

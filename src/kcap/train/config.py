@@ -50,7 +50,9 @@ class TrainConfig:
     batch: int | None = option(None, "Sequences per optimizer step (default: the paper's for N).", lo=1)
     grad_accum: int = option(1, "Micro-batches per step: batch/grad_accum sequences go through the model at once.",
                              lo=1)
-    seq: int = option(512, "Tokens per training window (the paper's context: 512).", lo=1)
+    # the model's position tables are built for the whole window (2**20 tokens: a gigabyte at
+    # head_dim 128); a longer one would exhaust memory before anything is planned
+    seq: int = option(512, "Tokens per training window (the paper's context: 512).", lo=1, hi=2**20)
     warmup: int | None = option(None, "Linear warm-up steps (default: the paper's 1000, at most 10% of all steps).",
                                 lo=0)
     min_lr_ratio: float = option(0.1, "The decay ends at this fraction of the peak learning rate.", lo=0, hi=1)
