@@ -123,6 +123,7 @@ def test_cli_plan_run_status(tmp_path):
     assert p.returncode == 0 and "1/1 done" in p.stdout and planned["key"] in p.stdout
 
 
+@pytest.mark.slow  # ~15 s, most of it starting Ray: an optional extra (kcap[ray]); the local backend is the fast tier's
 def test_ray_backend_completes_a_two_run_sweep():
     pytest.importorskip("ray")
     tree = parse_spec_text(TWO_RUNS.replace("lr: [3.0e-3, 1.0e+30]", "lr: [3.0e-3, 4.0e-3, 5.0e-3]")
