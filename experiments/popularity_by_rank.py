@@ -4,9 +4,11 @@ The prediction C11 tests assumes a string is either known or not, that a string 
 seen about E* times whatever the model, and that a model knows as many strings as its capacity
 allows. This reads every popular random-strings run in the workspace, scores each string with the
 final model (nats over its symbols after the first, which carries "which string comes"), and
-prints, per run: strings known (under a third of a uniform guess), strings half-known, E* (the
-exposures the stream gave the string at the rank where the share known falls below one half), the
-bits held in known strings per parameter, and what an unknown string costs against a uniform guess.
+prints, per run: tokens and held-out loss, strings known (under a third of a uniform guess),
+strings half-known, E* (the exposures the stream gave the string at the rank where the share known
+falls below one half), the bits held in known strings per parameter, and what an unknown string
+costs against a uniform guess. One model trained to several horizons (experiments/popular-horizons.yaml)
+also gets the power law of strings known against tokens.
 
     KCAP_WORKSPACE=reproduce-ws python experiments/popularity_by_rank.py   (seconds; reads, never writes)
 """
@@ -36,11 +38,15 @@ def by_string(run) -> dict | None:
     config, model = load_run_model(run)
     ds = run_dataset(run, config)
     n, S, V = ds.n_people, ds.meta["length"], ds.meta["alphabet"]
+    p = zipf_probs(n, s)
     docs = measured_documents(ds)(np.arange(n))
     with torch.no_grad():
         loss, _ = token_losses(model, docs.tokens, docs.offsets, torch.device("cpu"), 256, "previous")
-    return {"params": config["params"]["total"], "exposures": cfg["train"]["exposures"],
-            "seen": cfg["train"]["exposures"] * n * zipf_probs(n, s),  # expected draws of each string
+    done = json.loads((run / "summary.json").read_text())
+    return {"params": config["params"]["total"], "exposures": cfg["train"]["exposures"], "s": s,
+            "tokens": done["tokens"], "heldout": done.get("final_heldout_loss"),
+            "floor": float(-(p * np.log(p)).sum() / (S + 1)),  # the entropy of which string comes, per token
+            "seen": cfg["train"]["exposures"] * n * p,  # expected draws of each string
             "loss": loss[:, 2:].astype(np.float64).sum(1), "uniform": (S - 1) * math.log(V), "bits": (S - 1) * math.log2(V)}
 
 
@@ -50,7 +56,8 @@ def summary(r: dict) -> dict:
     order = np.argsort(-r["seen"])  # most popular first
     share = np.convolve(known[order], np.ones(21) / 21, mode="valid")  # share known in ranks i..i+20
     below = np.flatnonzero(share < 0.5) + 10  # the window's centre rank
-    return {"params": r["params"], "exposures": r["exposures"], "known": int(known.sum()), "half": int(half.sum()),
+    return {"params": r["params"], "exposures": r["exposures"], "tokens": r["tokens"], "heldout": r["heldout"],
+            "s": r["s"], "floor": r["floor"], "known": int(known.sum()), "half": int(half.sum()),
             "E_star": float(r["seen"][order][below[0]]) if below.size else None,
             "bits_per_param": known.sum() * r["bits"] / r["params"],
             "unknown_cost": float(np.median(r["loss"][~known]) / r["uniform"]) if (~known).any() else None}
@@ -61,12 +68,29 @@ def main() -> None:
     rows = [summary(r) for r in map(by_string, runs) if r is not None]
     if not rows:
         sys.exit(f"no popular random-strings run with weights in {workspace_dir() / 'runs'}")
-    print("| params | exposures | strings known | half-known | E* (exposures) | known bits/param | unknown string vs uniform |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| params | exposures | tokens | held-out loss | strings known | half-known | E* (exposures) "
+          "| known bits/param | unknown string vs uniform |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for s in sorted(rows, key=lambda s: (s["params"], s["exposures"])):
         e = f"{s['E_star']:.0f}" if s["E_star"] is not None else "-"
         cost = f"{s['unknown_cost']:.2f}x" if s["unknown_cost"] is not None else "-"
-        print(f"| {s['params']:,} | {s['exposures']} | {s['known']} | {s['half']} | {e} | {s['bits_per_param']:.2f} | {cost} |")
+        loss = f"{s['heldout']:.3f}" if s["heldout"] is not None else "-"
+        print(f"| {s['params']:,} | {s['exposures']} | {s['tokens'] / 1e6:.2f}M | {loss} | {s['known']} | {s['half']} "
+              f"| {e} | {s['bits_per_param']:.2f} | {cost} |")
+    # one model at several horizons (a constant rate makes each the longer run's prefix): how the
+    # strings known and the held-out loss above the exact floor change with tokens, between
+    # consecutive horizons, against the account with E* fixed (m ∝ D^(1/s), L - E ∝ D^-((s-1)/s))
+    for params in sorted({s["params"] for s in rows}):
+        mine = sorted((s for s in rows if s["params"] == params and s["known"] > 0), key=lambda s: s["tokens"])
+        if len({s["tokens"] for s in mine}) < 3 or any(s["heldout"] is None for s in mine):
+            continue
+        d = np.diff(np.log([s["tokens"] for s in mine]))
+        known = np.diff(np.log([s["known"] for s in mine])) / d
+        above = np.diff(np.log([s["heldout"] - s["floor"] for s in mine])) / d
+        sv = mine[0]["s"]
+        print(f"{params:,} params, from one horizon to the next: strings known ∝ tokens^"
+              f"[{', '.join(f'{x:.2f}' for x in known)}] (account: {1 / sv:.2f}); held-out loss above the floor "
+              f"∝ tokens^[{', '.join(f'{x:.2f}' for x in above)}] (account: {-(sv - 1) / sv:.2f})")
 
 
 if __name__ == "__main__":
