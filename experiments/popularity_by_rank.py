@@ -7,10 +7,11 @@ final model (nats over its symbols after the first, which carries "which string 
 prints, per run: tokens and held-out loss, strings known (under a third of a uniform guess),
 strings half-known, E* (the exposures the stream gave the string at the rank where the share known
 falls below one half), the bits held in known strings per parameter, and what an unknown string
-costs against a uniform guess. One model trained to several horizons (experiments/popular-horizons.yaml)
-also gets the power law of strings known against tokens.
+costs against a uniform guess. A model trained to several horizons (experiments/popular-horizons.yaml)
+also gets the exponents of strings known and of held-out loss above the floor against tokens.
 
-    KCAP_WORKSPACE=reproduce-ws python experiments/popularity_by_rank.py   (seconds; reads, never writes)
+    KCAP_WORKSPACE=reproduce-ws python experiments/popularity_by_rank.py [--from-tokens 8e5]
+    (seconds; reads, never writes)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def by_string(run) -> dict | None:
         loss, _ = token_losses(model, docs.tokens, docs.offsets, torch.device("cpu"), 256, "previous")
     done = json.loads((run / "summary.json").read_text())
     return {"params": config["params"]["total"], "exposures": cfg["train"]["exposures"], "s": s,
+            "data": json.dumps({k: v for k, v in cfg["data"].items() if k != "path"}, sort_keys=True),
             "tokens": done["tokens"], "heldout": done.get("final_heldout_loss"),
             "floor": float(-(p * np.log(p)).sum() / (S + 1)),  # the entropy of which string comes, per token
             "seen": cfg["train"]["exposures"] * n * p,  # expected draws of each string
@@ -54,16 +56,17 @@ def summary(r: dict) -> dict:
     known = r["loss"] < r["uniform"] / 3
     half = (r["loss"] >= r["uniform"] / 3) & (r["loss"] < 2 * r["uniform"] / 3)
     order = np.argsort(-r["seen"])  # most popular first
-    share = np.convolve(known[order], np.ones(21) / 21, mode="valid")  # share known in ranks i..i+20
-    below = np.flatnonzero(share < 0.5) + 10  # the window's centre rank
+    w = min(21, len(order))  # share known in a window of ranks (all of them for a tiny population)
+    share = np.convolve(known[order], np.ones(w) / w, mode="valid")
+    below = np.flatnonzero(share < 0.5) + w // 2  # the window's centre rank
     return {"params": r["params"], "exposures": r["exposures"], "tokens": r["tokens"], "heldout": r["heldout"],
-            "s": r["s"], "floor": r["floor"], "known": int(known.sum()), "half": int(half.sum()),
+            "s": r["s"], "data": r["data"], "floor": r["floor"], "known": int(known.sum()), "half": int(half.sum()),
             "E_star": float(r["seen"][order][below[0]]) if below.size else None,
             "bits_per_param": known.sum() * r["bits"] / r["params"],
             "unknown_cost": float(np.median(r["loss"][~known]) / r["uniform"]) if (~known).any() else None}
 
 
-def main() -> None:
+def main(from_tokens: float = 0.0) -> None:
     runs = sorted((workspace_dir() / "runs").iterdir()) if (workspace_dir() / "runs").is_dir() else []
     rows = [summary(r) for r in map(by_string, runs) if r is not None]
     if not rows:
@@ -77,21 +80,44 @@ def main() -> None:
         loss = f"{s['heldout']:.3f}" if s["heldout"] is not None else "-"
         print(f"| {s['params']:,} | {s['exposures']} | {s['tokens'] / 1e6:.2f}M | {loss} | {s['known']} | {s['half']} "
               f"| {e} | {s['bits_per_param']:.2f} | {cost} |")
-    # one model at several horizons (a constant rate makes each the longer run's prefix): how the
-    # strings known and the held-out loss above the exact floor change with tokens, between
-    # consecutive horizons, against the account with E* fixed (m ∝ D^(1/s), L - E ∝ D^-((s-1)/s))
-    for params in sorted({s["params"] for s in rows}):
-        mine = sorted((s for s in rows if s["params"] == params and s["known"] > 0), key=lambda s: s["tokens"])
-        if len({s["tokens"] for s in mine}) < 3 or any(s["heldout"] is None for s in mine):
-            continue
-        d = np.diff(np.log([s["tokens"] for s in mine]))
-        known = np.diff(np.log([s["known"] for s in mine])) / d
-        above = np.diff(np.log([s["heldout"] - s["floor"] for s in mine])) / d
-        sv = mine[0]["s"]
-        print(f"{params:,} params, from one horizon to the next: strings known ∝ tokens^"
-              f"[{', '.join(f'{x:.2f}' for x in known)}] (account: {1 / sv:.2f}); held-out loss above the floor "
-              f"∝ tokens^[{', '.join(f'{x:.2f}' for x in above)}] (account: {-(sv - 1) / sv:.2f})")
+    for series in horizon_series(rows):
+        print(horizon_line(series, from_tokens))
+
+
+def horizon_series(rows: list[dict]) -> list[list[dict]]:
+    """Runs of one model on one stream (params, data, s) at 3 or more horizons, by tokens (a
+    constant rate makes each the longer run's prefix), each with a positive count known and a
+    held-out loss above the floor, so both can be read in logs."""
+    groups: dict[tuple, dict[int, dict]] = {}
+    for r in rows:
+        if r["known"] > 0 and r["heldout"] is not None and r["heldout"] > r["floor"]:
+            groups.setdefault((r["params"], r["data"], r["s"]), {})[r["tokens"]] = r  # one run per horizon
+    return [sorted(g.values(), key=lambda r: r["tokens"]) for g in groups.values() if len(g) >= 3]
+
+
+def horizon_line(series: list[dict], from_tokens: float) -> str:
+    """How the strings known and the held-out loss above the exact floor change with tokens, from
+    one horizon to the next and by least squares over the horizons from ``from_tokens`` on (past
+    the onset), against the account with E* fixed: m ∝ D^(1/s), L - E ∝ D^-((s-1)/s)."""
+    t = np.log([r["tokens"] for r in series])
+    known = np.log([r["known"] for r in series])
+    above = np.log([r["heldout"] - r["floor"] for r in series])
+    late = np.array([r["tokens"] >= from_tokens for r in series])
+    sv = series[0]["s"]
+
+    def exps(y: np.ndarray) -> str:
+        steps = ", ".join(f"{x:.2f}" for x in np.diff(y) / np.diff(t))
+        fit = f"; {np.polyfit(t[late], y[late], 1)[0]:.2f} from {from_tokens:.3g} tokens" if late.sum() >= 2 else ""
+        return f"[{steps}]{fit}"
+
+    return (f"{series[0]['params']:,} params: strings known ∝ tokens^{exps(known)} (account: {1 / sv:.2f}); "
+            f"held-out loss above the floor ∝ tokens^{exps(above)} (account: {-(sv - 1) / sv:.2f})")
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--from-tokens", type=float, default=0.0,
+                    help="least-squares exponents over the horizons from this many tokens on (past the onset)")
+    main(ap.parse_args().from_tokens)

@@ -273,7 +273,8 @@ def test_every_figure_command_refuses_a_bad_path_in_one_line(tmp_path):
     runs = write_csv(tmp_path / "runs.csv", "params,tokens,loss", [(1e6, 1e9, 2.5)] * 10)
     commands = [(("plot", "capacity"), "--out"), (("fit", "capacity", cap), "--plot"),
                 (("fit", "compute", runs), "--plot"), (("fit", "passes"), "--plot")]
-    # each command with each bad path in turn (the check itself is tested on every path below)
+    # each command with two of the bad paths, rotating so that every path meets two commands
+    # (figure_path itself is tested on every path below)
     bad = _bad_plot_paths(tmp_path)
     for k, (args, opt) in enumerate(commands):
         for path, needle in (bad[k % len(bad)], bad[(k + 1) % len(bad)]):

@@ -55,8 +55,10 @@ def approach3(tmp_path_factory):
     path = tmp_path_factory.getbasetemp().parent / "approach3-fit.json"  # this session's, all workers'
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.is_file():
-            path.write_text(json.dumps(fit_approach3(*data)))
+        if not path.is_file():  # written whole or not at all: a worker killed mid-write leaves no half file
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(fit_approach3(*data)))
+            os.replace(tmp, path)
         return data, json.loads(path.read_text())
 
 
@@ -445,7 +447,8 @@ def test_approach3_with_a_known_floor_fits_the_other_four():
     boot = bootstrap_approach3(*data, n_boot=8, fit=fit, E=TRUE["E"])
     assert set(boot["samples"]["E"]) == {fit["E"]}  # held in every refit
     # E's zero-width interval is by construction, not a degenerate bootstrap; the rest is checked
-    assert compute._approach3_why(fit, _ci(fit), float(np.min(data[2]))) == []
+    assert boot["ci"]["E"][0] == boot["ci"]["E"][1]
+    assert compute._approach3_why(fit, boot["ci"], float(np.min(data[2]))) == []
     assert any("zero width for alpha, beta" in w for w in compute._approach3_why(fit, _ci(fit, 0.0), 1.0))
     for bad in (float(np.min(data[2])), 0.0, math.nan):
         with pytest.raises(KcapError, match="below the lowest observed loss"):

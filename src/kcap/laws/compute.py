@@ -151,12 +151,12 @@ def _huber_lse_known_e(theta4, log_e, log_n, log_d, log_l, delta):
 def _best_of_starts(data: tuple, starts: np.ndarray, delta: float, log_e: float | None = None
                     ) -> tuple[np.ndarray, float]:
     """Run L-BFGS-B from every start and keep the lowest final objective. With ``log_e`` (a
-    known floor) only the other four constants move, from the starts' distinct rows without E."""
+    known floor) only the other four constants move: starts are then rows of (log A, log B,
+    alpha, beta)."""
     if log_e is None:
         fun, args = _huber_lse, (*data, delta)
     else:
         fun, args = _huber_lse_known_e, (log_e, *data, delta)
-        starts = np.unique(starts[:, FREE], axis=0)
     best_x, best_f = None, np.inf
     with np.errstate(over="ignore", invalid="ignore"), _one_blas_thread():
         for x0 in starts:
@@ -214,9 +214,10 @@ def _fit3(n: np.ndarray, d: np.ndarray, l: np.ndarray, delta: float, starts: Arr
     """Approach 3 on checked arrays. Bootstrap resamples come here unchecked: a resample that drew
     only two sizes fits badly, and that spread belongs in the interval."""
     starts = np.atleast_2d(np.asarray(starts, dtype=float))
+    if log_e is not None:  # E known: the distinct starts of the other four constants
+        starts = np.unique(starts[:, FREE], axis=0)
     theta, objective = _best_of_starts((np.log(n), np.log(d), np.log(l)), starts, delta, log_e)
-    n_starts = len(starts) if log_e is None else len(np.unique(starts[:, FREE], axis=0))
-    return _summary(theta, objective, n.size, n_starts, log_e is not None)
+    return _summary(theta, objective, n.size, len(starts), log_e is not None)
 
 
 def approach3_loss(fit: dict, params: ArrayLike, tokens: ArrayLike) -> float | np.ndarray:

@@ -291,8 +291,11 @@ def c11(results: list[Result]) -> list[Part]:
     data = {"s": s, "fit": constants, "ci": law["ci"], "identified": law["identified"], "why": law["why"],
             "points": int(pts["params"].size), "approach2": None, "isoflop": slices, "floor": floor}
     parts[0].data = data
-    if floor is not None and floor < pts["loss"].min():
-        parts[0].note = (parts[0].note + "; " if parts[0].note else "") + _known_floor(pts, law, floor, data)
+    if floor is not None:
+        parts[0].note = (parts[0].note + "; " if parts[0].note else "") + (
+            _known_floor(pts, law, floor, data) if floor < pts["loss"].min() else
+            f"the exact floor {floor:.3g} is not below the lowest held-out loss {pts['loss'].min():.3g} "
+            "(a held-out sample too small to measure it?): no refit with E held there")
     top = max((p["budget"] for p in slices), default=float(np.max(6.0 * pts["params"] * pts["tokens"])))
     alloc = optimal_allocation(constants, top)
     data["optimum"] = {"flops": top, **{k: float(v) for k, v in alloc.items()}}
