@@ -29,6 +29,12 @@ class WindowedStream:
         dropped, which is correct for any stream; a stream that can skip cheaper overrides this."""
         return windows(skip_tokens(self.chunks(), start * seq * batch), seq, batch, pad=self.pad)
 
+    def _round_rng(self, r: int, chunk: int | None = None) -> np.random.Generator:
+        """Exposure round r's RNG (and chunk ``chunk``'s, where a kind draws per chunk), from the
+        dataset's seed and the run's (``self.dataset``, ``self.seed``): part of the RNG layout."""
+        key = [self.dataset.seed, self.seed, r] + ([] if chunk is None else [chunk])
+        return np.random.default_rng(np.random.SeedSequence(key))
+
     def heldout(self, count: int, seq: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Held-out windows for the loss logged along training (None: this stream has none)."""
         return None

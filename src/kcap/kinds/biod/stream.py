@@ -127,10 +127,6 @@ class BioDStream(WindowedStream):
             for lo in range(0, n, CHUNK_PEOPLE):
                 yield self.render_docs(perm[lo:lo + CHUNK_PEOPLE], rng)
 
-    def _round_rng(self, r: int) -> np.random.Generator:
-        """Round r's RNG: its order, then its sentence orders (a popular round's draws first)."""
-        return np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r]))
-
     def render_docs(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         k = self.dataset.spec.attributes
         order = self._fixed[idx] if self._fixed is not None else np.argsort(rng.random((len(idx), k)), axis=1)

@@ -57,10 +57,6 @@ class BioStream(WindowedStream):
         if self.dataset.variant == "simple":
             self._fixed = fixed_choices(self.dataset, self.atlas)
 
-    def _round_rng(self, r: int, chunk: int | None = None) -> np.random.Generator:
-        key = [self.dataset.seed, self.seed, r] + ([] if chunk is None else [chunk])
-        return np.random.default_rng(np.random.SeedSequence(key))
-
     def _round(self, r: int, lengths_only: bool = False, first_chunk: int = 0) -> Iterator[np.ndarray]:
         people = self.dataset.people
         n = len(people)

@@ -45,7 +45,7 @@ class RandomStream(WindowedStream):
     def chunks(self) -> Iterator[np.ndarray]:
         n = self.dataset.n_people
         for r in range(self.exposures):
-            perm = self._pop.round(np.random.default_rng(np.random.SeedSequence([self.dataset.seed, self.seed, r])))
+            perm = self._pop.round(self._round_rng(r))
             for lo in range(0, n, CHUNK_PEOPLE):
                 yield render_sequences(self.dataset, self._sym, self._sep, perm[lo:lo + CHUNK_PEOPLE]).ravel()
 
