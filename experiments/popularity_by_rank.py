@@ -10,7 +10,7 @@ falls below one half), the bits held in known strings per parameter, and what an
 costs against a uniform guess. A model trained to several horizons (experiments/popular-horizons.yaml)
 also gets the exponents of strings known and of held-out loss above the floor against tokens.
 
-    KCAP_WORKSPACE=reproduce-ws python experiments/popularity_by_rank.py [--from-tokens 8e5]
+    KCAP_WORKSPACE=reproduce-ws python experiments/popularity_by_rank.py [--from-tokens 8e5] [--plot f.png]
     (seconds; reads, never writes)
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ def summary(r: dict) -> dict:
             "unknown_cost": float(np.median(r["loss"][~known]) / r["uniform"]) if (~known).any() else None}
 
 
-def main(from_tokens: float = 0.0) -> None:
+def main(from_tokens: float = 0.0, plot: Path | None = None) -> None:
     runs = sorted((workspace_dir() / "runs").iterdir()) if (workspace_dir() / "runs").is_dir() else []
     rows = [summary(r) for r in map(by_string, runs) if r is not None]
     if not rows:
@@ -80,8 +81,44 @@ def main(from_tokens: float = 0.0) -> None:
         loss = f"{s['heldout']:.3f}" if s["heldout"] is not None else "-"
         print(f"| {s['params']:,} | {s['exposures']} | {s['tokens'] / 1e6:.2f}M | {loss} | {s['known']} | {s['half']} "
               f"| {e} | {s['bits_per_param']:.2f} | {cost} |")
-    for series in horizon_series(rows):
-        print(horizon_line(series, from_tokens))
+    series = horizon_series(rows)
+    for one in series:
+        print(horizon_line(one, from_tokens))
+    if plot is not None:
+        if not series:
+            sys.exit("--plot draws models at several horizons: this workspace has none")
+        print(f"wrote {plot_horizons(series, plot)}")
+
+
+def plot_horizons(series: list[list[dict]], path: Path) -> Path:
+    """Strings known and held-out loss above the floor against tokens, one line per model, with
+    the account's slopes (1/s and -(s-1)/s) drawn through each model's last horizon."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kcap.report.figure import save
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for one in series:
+        t = np.array([r["tokens"] for r in one], float)
+        sv, label = one[0]["s"], f"{one[0]['params'] / 1e3:.0f}K params"
+        for ax, y, slope in ((axes[0], [r["known"] for r in one], 1 / sv),
+                             (axes[1], [r["heldout"] - r["floor"] for r in one], -(sv - 1) / sv)):
+            line, = ax.loglog(t, y, "o-", label=label)
+            ref = y[-1] * (t / t[-1]) ** slope
+            ax.loglog(t, ref, "--", color=line.get_color(), alpha=0.4, lw=1)
+    s0 = series[0][0]["s"]
+    axes[0].set(xlabel="training tokens", ylabel="strings known",
+                title=f"strings known (dashed: the account's D^{1 / s0:.2f})")
+    axes[1].set(xlabel="training tokens", ylabel="held-out loss - exact floor (nats/token)",
+                title=f"loss above the floor (dashed: D^{-(s0 - 1) / s0:.2f})")
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return save(fig, path)
 
 
 def horizon_series(rows: list[dict]) -> list[list[dict]]:
@@ -92,7 +129,7 @@ def horizon_series(rows: list[dict]) -> list[list[dict]]:
     for r in rows:
         if r["known"] > 0 and r["heldout"] is not None and r["heldout"] > r["floor"]:
             groups.setdefault((r["params"], r["data"], r["s"]), {})[r["tokens"]] = r  # one run per horizon
-    return [sorted(g.values(), key=lambda r: r["tokens"]) for g in groups.values() if len(g) >= 3]
+    return [sorted(g.values(), key=lambda r: r["tokens"]) for _, g in sorted(groups.items()) if len(g) >= 3]
 
 
 def horizon_line(series: list[dict], from_tokens: float) -> str:
@@ -120,4 +157,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--from-tokens", type=float, default=0.0,
                     help="least-squares exponents over the horizons from this many tokens on (past the onset)")
-    main(ap.parse_args().from_tokens)
+    ap.add_argument("--plot", type=Path, default=None, help="also draw the models trained to several horizons")
+    args = ap.parse_args()
+    main(args.from_tokens, args.plot)

@@ -49,3 +49,23 @@ def test_cpu_figure1_runs_end_to_end():
         rows = sorted(store.runs(measured_only=True), key=lambda r: r["params"])
     assert len(rows) == 3
     assert rows[-1]["bits"] > rows[0]["bits"]  # the largest model stores more than the smallest
+
+
+def test_popularity_by_rank_reads_horizons_and_draws_them(tmp_path):
+    """The research script of docs/scaling.md §5 on constructed rows: one model at four horizons
+    whose strings known grow as D^(2/3) and whose loss above the floor falls as D^-1/3 (the
+    account's exponents for s = 1.5), and another model at two horizons (not a series)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("by_rank", EXPERIMENTS / "popularity_by_rank.py")
+    by_rank = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(by_rank)
+    tokens = [1e6, 2e6, 4e6, 8e6]
+    rows = [{"params": 26_000, "data": "d", "s": 1.5, "tokens": t, "known": 10 * (t / 1e6) ** (2 / 3),
+             "heldout": 0.2 + 0.3 * (t / 1e6) ** (-1 / 3), "floor": 0.2} for t in tokens]
+    rows += [{**rows[0], "params": 57_000}, {**rows[1], "params": 57_000}]
+    (series,) = by_rank.horizon_series(rows)
+    assert [r["tokens"] for r in series] == tokens
+    line = by_rank.horizon_line(series, from_tokens=2e6)
+    assert "tokens^[0.67, 0.67, 0.67]; 0.67 from 2e+06 tokens" in line and "-0.33 from 2e+06" in line
+    assert by_rank.plot_horizons([series], tmp_path / "h.png").stat().st_size > 10_000
