@@ -28,6 +28,7 @@ from kcap.corpus.popularity import zipf_probs
 from kcap.kinds.random_strings.measure import measured_documents
 from kcap.measure.evaluate import load_run_model, run_dataset
 from kcap.measure.losses import token_losses
+from kcap.reproduce.compute_claims import random_strings_floor
 from kcap.store.workspace import workspace_dir
 
 
@@ -48,7 +49,7 @@ def by_string(run) -> dict | None:
     return {"params": config["params"]["total"], "exposures": cfg["train"]["exposures"], "s": s,
             "data": json.dumps({k: v for k, v in cfg["data"].items() if k != "path"}, sort_keys=True),
             "tokens": done["tokens"], "heldout": done.get("final_heldout_loss"),
-            "floor": float(-(p * np.log(p)).sum() / (S + 1)),  # the entropy of which string comes, per token
+            "floor": random_strings_floor(n, S, s),
             "seen": cfg["train"]["exposures"] * n * p,  # expected draws of each string
             "loss": loss[:, 2:].astype(np.float64).sum(1), "uniform": (S - 1) * math.log(V), "bits": (S - 1) * math.log2(V)}
 

@@ -189,17 +189,22 @@ def isoflop_slices(results: list[Result], budgets: int = ISOFLOP_BUDGETS) -> lis
     return out
 
 
-def loss_floor(results: list[Result], s: float) -> float | None:
-    """The exact irreducible held-out loss (nats per token) where kcap knows it: random strings
-    drawn by popularity s, read by a model that knows every string, still pay the entropy of which
-    string comes, H(p) over the S + 1 targets of a document. None for other kinds."""
+def random_strings_floor(strings: int, length: int, s: float) -> float:
+    """The exact irreducible loss (nats per token) of random strings drawn by popularity s: a model
+    that knows every string still pays the entropy of which string comes, H(p) over the length + 1
+    targets of a document."""
     from kcap.corpus.popularity import zipf_probs
 
+    p = zipf_probs(strings, s)
+    return float(-(p * np.log(p)).sum() / (length + 1))
+
+
+def loss_floor(results: list[Result], s: float) -> float | None:
+    """The exact irreducible held-out loss where kcap knows it (random strings), None for other kinds."""
     r = results[0]
     if r.kind != "random" or "random" not in r.run.data:
         return None
-    p = zipf_probs(r.run.data["people"], s)
-    return float(-(p * np.log(p)).sum() / (r.run.data["random"]["length"] + 1))
+    return random_strings_floor(r.run.data["people"], r.run.data["random"]["length"], s)
 
 
 def cached_fit(pts: dict[str, np.ndarray], E: float | None = None) -> dict:
